@@ -1,0 +1,5 @@
+/** Shared foundations: the error hierarchy, byte helpers, atomic file writes, CLI output. */
+export * from './errors.js';
+export * from './bytes.js';
+export * from './fs.js';
+export * from './cli-output.js';

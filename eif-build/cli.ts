@@ -1,0 +1,7 @@
+/** CLI commands of eif-build/ (registered by cli/main.ts). */
+import type { Command } from 'commander';
+
+/** Adds this module's commands to the program. */
+export function registerEifCommands(_program: Command): void {
+  // Commands are added by the issue that builds this module.
+}

@@ -1,0 +1,29 @@
+// Bundles the CLIs with esbuild into dist/ (npm dependencies stay external and load from
+// node_modules). Deterministic output; runs in well under a second. The enclave image bundle is
+// a separate, fully self-contained build made by `attested-pack eif bundle` (eif-build/).
+import { build } from 'esbuild';
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+await mkdir(join(root, 'dist'), { recursive: true });
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  packages: 'external',
+  sourcemap: false,
+  legalComments: 'none',
+  logLevel: 'warning',
+  absWorkingDir: root,
+  // Lets bundled ESM code use require() for CommonJS-only dependencies.
+  banner: { js: "import { createRequire as __apCreateRequire } from 'node:module'; const require = __apCreateRequire(import.meta.url);" },
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: ['cli/entry.ts'], outfile: 'dist/cli.mjs' }),
+  build({ ...common, entryPoints: ['attestation/verify-receipt-entry.ts'], outfile: 'dist/verify-receipt.mjs' }),
+]);
