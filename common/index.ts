@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './bytes.js';
 export * from './fs.js';
 export * from './cli-output.js';
+export * from './measurements.js';

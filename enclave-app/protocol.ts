@@ -1,0 +1,99 @@
+/**
+ * The host↔enclave protocol, defined once. Frames are a 4-byte big-endian length plus a CBOR
+ * body (codec in vsock/frames.ts); every body is an `Envelope`. The host sends requests with
+ * increasing ids; the enclave answers each with the same id, type `<type>.ok` or `error`.
+ * Everything here is ciphertext, metadata or public material: plaintext never crosses.
+ */
+
+export const PROTOCOL_VERSION = 1;
+/** Largest frame body either side accepts (16 MiB). */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+export type RequestType = 'hello' | 'pack' | 'attest' | 'health';
+export type ResponseType = `${RequestType}.ok` | 'error';
+
+/** One frame body. `v` is the protocol version the sender speaks. */
+export interface Envelope<T extends string = string, B = unknown> {
+  v: number;
+  id: number;
+  type: T;
+  body: B;
+}
+
+/** First message on a connection: both sides state the versions they speak. */
+export interface HelloRequest {
+  versions: number[];
+  client: string;
+}
+export interface HelloResponse {
+  version: number;
+  server: string;
+}
+
+/** AWS credentials forwarded by the host for one request (never stored by the enclave). */
+export interface ForwardedCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  region: string;
+}
+
+export interface PackFile {
+  /** Repo-relative POSIX path, as in clef.yaml's file_pattern. */
+  path: string;
+  content: Uint8Array;
+}
+
+export type SigningMode = 'kms' | 'sealed' | 'none';
+
+export interface PackRequest {
+  identity: string;
+  environment: string;
+  commit: string;
+  repository: string;
+  /** Caller's nonce (1..512 bytes); becomes the attestation document's nonce. */
+  nonce: Uint8Array;
+  /** Authenticated caller, as the host proxy saw it. */
+  requestedBy: string;
+  manifest: PackFile;
+  files: PackFile[];
+  options: {
+    /** Artifact lifetime in seconds (sets `expiresAt`); absent → no expiry. */
+    ttlSeconds?: number;
+    signing: SigningMode;
+  };
+  credentials?: ForwardedCredentials;
+}
+
+export interface PackResponse {
+  /** The artifact file bytes (Clef packed artifact v1 JSON). */
+  artifact: Uint8Array;
+  /** The receipt JSON bytes. */
+  receipt: Uint8Array;
+}
+
+export interface AttestRequest {
+  nonce?: Uint8Array;
+  userData?: Uint8Array;
+}
+export interface AttestResponse {
+  /** COSE_Sign1 attestation document bytes. */
+  document: Uint8Array;
+}
+
+export interface HealthResponse {
+  status: 'ok' | 'degraded';
+  version: string;
+  inFlight: number;
+  /** Whether the signing key is unsealed (mode `sealed`). */
+  signingReady: boolean;
+}
+
+/** Error body: a stable code and a message that never holds plaintext. */
+export interface ErrorResponse {
+  code: string;
+  message: string;
+  hint?: string;
+  /** Error category (see common/errors.ts) so the host maps it to an HTTP status. */
+  category: 'rejected' | 'input' | 'unavailable' | 'internal';
+}
