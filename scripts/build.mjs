@@ -25,5 +25,5 @@ const common = {
 
 await Promise.all([
   build({ ...common, entryPoints: ['cli/entry.ts'], outfile: 'dist/cli.mjs' }),
-  build({ ...common, entryPoints: ['attestation/verify-receipt-entry.ts'], outfile: 'dist/verify-receipt.mjs' }),
+  build({ ...common, entryPoints: ['verify-receipt/entry.ts'], outfile: 'dist/verify-receipt.mjs' }),
 ]);
