@@ -9,7 +9,7 @@ export const PROTOCOL_VERSION = 1;
 /** Largest frame body either side accepts (16 MiB). */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
-export type RequestType = 'hello' | 'pack' | 'attest' | 'health';
+export type RequestType = 'hello' | 'pack' | 'attest' | 'health' | 'unseal';
 export type ResponseType = `${RequestType}.ok` | 'error';
 
 /** One frame body. `v` is the protocol version the sender speaks. */
@@ -79,6 +79,30 @@ export interface AttestRequest {
 export interface AttestResponse {
   /** COSE_Sign1 attestation document bytes. */
   document: Uint8Array;
+}
+
+/**
+ * A sealed Ed25519 signing key: its PKCS#8 private half encrypted under a KMS key whose policy
+ * allows Decrypt only with Recipient conditions on this enclave's measurements.
+ * Made by `attested-pack sealed-key create`.
+ */
+export interface SealedSigningKey {
+  /** KMS key ARN that sealed it. */
+  kmsKeyId: string;
+  /** KMS ciphertext blob of the PKCS#8 DER private key. */
+  ciphertextBlob: Uint8Array;
+  /** SPKI DER of the public half (the artifact verify key). */
+  publicKey: Uint8Array;
+}
+
+/** Sent by the host after connecting (and after an enclave restart) to enable `sealed` signing. */
+export interface UnsealRequest {
+  sealedKey: SealedSigningKey;
+  credentials?: ForwardedCredentials;
+}
+export interface UnsealResponse {
+  /** SPKI DER of the now-usable signing key (equals sealedKey.publicKey). */
+  publicKey: Uint8Array;
 }
 
 export interface HealthResponse {
