@@ -38,3 +38,4 @@ export {
   ZERO_PCR_HEX,
 } from './pcr.js';
 export { SingleUseNonces } from './nonces.js';
+export * from './receipt.js';
