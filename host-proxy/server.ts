@@ -1,0 +1,153 @@
+/**
+ * The host proxy's HTTP server, assembled from plugins in the order a request meets them:
+ * errors → OpenAPI → metrics → authentication → rate limit → routes (pack, attestation,
+ * health). Tests build the same server and drive it with `inject()`.
+ */
+import { readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { VERSION } from '../cli/version.js';
+import { Authenticator } from './auth/authenticator.js';
+import { GithubOidcVerifier } from './auth/github-oidc.js';
+import { StaticTokens } from './auth/static-tokens.js';
+import type { ProxyConfig } from './config.js';
+import { credentialSourceFor, type CredentialSource } from './credentials.js';
+import type { EnclaveCalls, EnclaveCallType, EnclaveLink } from './enclave-link.js';
+import { EnclaveQueue } from './enclave-queue.js';
+import { isAttestedPackError } from '../common/errors.js';
+import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
+import { attestationRoutes } from './plugins/attestation.js';
+import { authPlugin } from './plugins/auth.js';
+import { errorsPlugin } from './plugins/errors.js';
+import { healthRoutes } from './plugins/health.js';
+import { metricsPlugin } from './plugins/metrics.js';
+import { openapiPlugin } from './plugins/openapi.js';
+import { packRoutes } from './plugins/pack.js';
+import { rateLimitPlugin } from './plugins/rate-limit.js';
+import { isStrictBase64 } from './schemas.js';
+import { TokenBuckets } from './token-bucket.js';
+
+/** What the server is built around; everything but the enclave link has a default from config. */
+export interface ServerDeps {
+  /** The enclave (usually an `EnclaveClient`); closed when the server closes. */
+  enclave: EnclaveLink;
+  credentials?: CredentialSource;
+  /** Overrides the authenticator built from `config.auth` (tests). */
+  authenticator?: Authenticator;
+  metrics?: ProxyMetrics;
+  /** Clock for rate limiting (ms). */
+  now?: () => number;
+  /** Log destination (default stdout); tests capture it. */
+  logStream?: Writable;
+}
+
+/** Log paths never written, whatever a handler passes to the logger. */
+export const REDACTED_LOG_PATHS = [
+  'req.headers',
+  'headers',
+  'authorization',
+  '*.authorization',
+  'body',
+  '*.body',
+  'credentials',
+  '*.credentials',
+  'secretAccessKey',
+  '*.secretAccessKey',
+  'sessionToken',
+  '*.sessionToken',
+  'token',
+  '*.token',
+];
+
+function loggerOptions(config: ProxyConfig, stream: Writable | undefined): FastifyServerOptions['logger'] {
+  return {
+    level: config.log.level,
+    ...(stream ? { stream } : {}),
+    redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+    serializers: {
+      // Method, path and peer only: no headers (Authorization), no body.
+      req: (req: { method?: string; url?: string; ip?: string }) => ({ method: req.method, url: req.url, remoteAddress: req.ip }),
+      res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+    },
+  };
+}
+
+/** Counts enclave calls by type and outcome. */
+function instrument(link: EnclaveLink, metrics: ProxyMetrics): EnclaveLink {
+  return {
+    async request<T extends EnclaveCallType>(type: T, body: EnclaveCalls[T]['request'], options: { timeoutMs: number }) {
+      try {
+        const res = await link.request(type, body, options);
+        metrics.enclaveRequests.inc({ type, outcome: 'ok' });
+        return res;
+      } catch (err) {
+        metrics.enclaveRequests.inc({ type, outcome: isAttestedPackError(err) ? err.category : 'internal' });
+        throw err;
+      }
+    },
+    close: () => link.close(),
+  };
+}
+
+/** Builds the authenticator a configuration describes. */
+export async function buildAuthenticator(config: ProxyConfig): Promise<Authenticator> {
+  const tokens = new StaticTokens(config.auth.tokens);
+  const oidc = config.auth.githubOidc ? await GithubOidcVerifier.create(config.auth.githubOidc) : undefined;
+  const anonymous = config.insecureLocal && tokens.size === 0 && oidc === undefined;
+  return new Authenticator(tokens, oidc, anonymous);
+}
+
+/**
+ * Builds the fastify server (not listening). Closing it drains accepted requests first, then
+ * closes the enclave link.
+ */
+export async function buildServer(config: ProxyConfig, deps: ServerDeps): Promise<FastifyInstance> {
+  const metrics = deps.metrics ?? createProxyMetrics();
+  const authenticator = deps.authenticator ?? (await buildAuthenticator(config));
+  const credentials = deps.credentials ?? (await credentialSourceFor(config.credentials));
+  const link = instrument(deps.enclave, metrics);
+  const queue = new EnclaveQueue(config.enclave.concurrency, config.enclave.queueSize, config.limits.retryAfterSeconds, ({ inFlight, queued }) => {
+    metrics.enclaveInFlight.set(inFlight);
+    metrics.enclaveQueueDepth.set(queued);
+  });
+  const buckets = new TokenBuckets(config.limits.rateLimit.requestsPerMinute, config.limits.rateLimit.burst, deps.now);
+
+  const app = Fastify({
+    logger: loggerOptions(config, deps.logStream),
+    bodyLimit: config.limits.bodyLimitBytes,
+    // Slightly longer than the whole-request deadline, so the proxy answers before node cuts it.
+    requestTimeout: config.limits.requestTimeoutMs + 10_000,
+    return503OnClosing: true,
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false, formats: { base64: isStrictBase64 } },
+    },
+    ...(config.tls ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } } : {}),
+  });
+
+  await app.register(errorsPlugin, { retryAfterSeconds: config.limits.retryAfterSeconds, bodyLimit: config.limits.bodyLimitBytes });
+  await app.register(openapiPlugin, { version: VERSION });
+  await app.register(metricsPlugin, { metrics });
+  await app.register(authPlugin, { authenticator });
+  await app.register(rateLimitPlugin, { buckets });
+  await app.register(packRoutes, {
+    link,
+    queue,
+    credentials,
+    packTimeoutMs: config.enclave.packTimeoutMs,
+    requestTimeoutMs: config.limits.requestTimeoutMs,
+  });
+  await app.register(attestationRoutes, {
+    link,
+    queue,
+    attestTimeoutMs: config.enclave.attestTimeoutMs,
+    requestTimeoutMs: config.limits.requestTimeoutMs,
+  });
+  await app.register(healthRoutes, { link, healthTimeoutMs: config.enclave.healthTimeoutMs, retryAfterSeconds: config.limits.retryAfterSeconds });
+
+  app.addHook('onClose', async () => {
+    // Accepted packs finish before the enclave link goes away.
+    await queue.drain();
+    await link.close();
+  });
+  return app;
+}
