@@ -39,3 +39,13 @@ export {
 } from './pcr.js';
 export { SingleUseNonces } from './nonces.js';
 export * from './receipt.js';
+export {
+  SimulatedNsmPki,
+  SimulatedNsmError,
+  buildAttestationDocument,
+  signCoseSign1,
+  type SimulatedNsmErrorCode,
+  type AttestRequest,
+  type SimulatedChain,
+  type PkiLevel,
+} from './simulated-nsm.js';
