@@ -1,7 +1,233 @@
-/** CLI commands of eif-build/ (registered by cli/main.ts). */
+/** CLI commands of eif-build/ (registered by cli/main.ts): `attested-pack eif …`. */
 import type { Command } from 'commander';
+import { runCommand } from '../common/cli-output.js';
+import { UsageError } from '../common/errors.js';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function parseArch(v: string | undefined): 'x86_64' | 'aarch64' {
+  if (v === undefined || v === 'x86_64') return 'x86_64';
+  if (v === 'aarch64') return 'aarch64';
+  throw new UsageError(`--arch must be x86_64 or aarch64, got ${JSON.stringify(v)}`);
+}
+
+function pcrLines(m: { PCR0: string; PCR1: string; PCR2: string; PCR8?: string }): string {
+  return (['PCR0', 'PCR1', 'PCR2', 'PCR8'] as const)
+    .filter((k) => m[k] !== undefined)
+    .map((k) => `${k}  ${m[k]}\n`)
+    .join('');
+}
+
+/** The addon(s) the vsock build leaves, if it was built. */
+async function defaultAddons(root: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const dir = join(root, 'vsock/native/build/Release');
+  try {
+    return (await readdir(dir)).filter((n) => n.endsWith('.node')).sort().map((n) => join(dir, n));
+  } catch {
+    return [];
+  }
+}
+
+interface RootfsFlags {
+  bundle?: string;
+  addon?: string[];
+  addons?: boolean;
+  node?: string | boolean;
+  libDir?: string[];
+  env?: string[];
+}
+
+async function rootfsSpecFromFlags(o: RootfsFlags) {
+  if (!o.bundle) throw new UsageError('--bundle FILE is required (make one with `attested-pack eif bundle`)');
+  const addonPaths = o.addons === false ? [] : (o.addon ?? (await defaultAddons(process.cwd())));
+  const nodePath = typeof o.node === 'string' ? o.node : process.execPath;
+  return {
+    bundlePath: o.bundle,
+    addonPaths,
+    runtime: o.node === false ? { kind: 'reference' as const, nodePath } : { kind: 'include' as const, nodePath, libraryDirs: o.libDir ?? [] },
+    env: o.env ?? [],
+  };
+}
 
 /** Adds this module's commands to the program. */
-export function registerEifCommands(_program: Command): void {
-  // Commands are added by the issue that builds this module.
+export function registerEifCommands(program: Command): void {
+  const eif = program.command('eif').description('Build, sign, measure and describe AWS Nitro Enclave image files (EIF), reproducibly');
+
+  eif
+    .command('bundle')
+    .description('Bundle the enclave app into one deterministic, self-contained JS file (+ esbuild metafile)')
+    .option('--entry <file>', 'enclave entry point', 'enclave-app/enclave-main.ts')
+    .option('-o, --out <file>', 'output bundle', 'build/enclave/enclave.mjs')
+    .option('--project-root <dir>', 'root for relative paths (default: nearest package.json above the entry)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { entry: string; out: string; projectRoot?: string; json?: boolean }) => {
+      await runCommand(Boolean(o.json), async () => {
+        const { bundleEnclave } = await import('./bundle.js');
+        const r = await bundleEnclave({ entry: o.entry, outFile: o.out, ...(o.projectRoot ? { projectRoot: o.projectRoot } : {}) });
+        const out = { bundlePath: r.bundlePath, metafilePath: r.metafilePath, sha256: r.sha256, inputs: Object.keys(r.metafile.inputs).length };
+        process.stdout.write(o.json ? JSON.stringify(out, null, 2) + '\n' : `bundle   ${r.bundlePath}\nsha256   ${r.sha256}\nmetafile ${r.metafilePath} (${out.inputs} inputs)\n`);
+      });
+    });
+
+  eif
+    .command('rootfs')
+    .description('Lay out the user ramdisk (Node runtime, bundle, addon, /cmd, /env, init directories) as a deterministic newc cpio')
+    .option('--bundle <file>', 'the enclave bundle (from `eif bundle`)')
+    .option('--addon <file>', 'native addon to copy next to the bundle (repeatable; default: vsock/native/build/Release/*.node if built)', collect)
+    .option('--no-addons', 'include no native addon')
+    .option('--node <path>', 'node binary to include with its shared libraries (default: the running node)')
+    .option('--no-node', 'do not include a Node runtime (reference it by hash only; simulation images)')
+    .option('--lib-dir <dir>', 'extra directory to search for shared libraries (repeatable)', collect)
+    .option('--env <KEY=VALUE>', 'line for /env (repeatable)', collect)
+    .option('-o, --out <file>', 'write the cpio archive here')
+    .option('--tree <dir>', 'also write the tree (cmd, env, rootfs/) here, for `eif build --rootfs DIR`')
+    .option('--json', 'machine-readable output')
+    .action(async (o: RootfsFlags & { out?: string; tree?: string; json?: boolean }) => {
+      await runCommand(Boolean(o.json), async () => {
+        if (!o.out && !o.tree) throw new UsageError('pass -o FILE (cpio archive) and/or --tree DIR');
+        const { planRootfs, userRamdisk, writeTree } = await import('./rootfs.js');
+        const { sourceDateEpoch } = await import('./metadata.js');
+        const { writeSourceToFile } = await import('./write-source.js');
+        const plan = await planRootfs(await rootfsSpecFromFlags(o));
+        const archive = userRamdisk(plan.entries, sourceDateEpoch());
+        let sha256: string | undefined;
+        if (o.out) sha256 = await writeSourceToFile(archive, o.out);
+        if (o.tree) await writeTree(plan, o.tree);
+        const out = { archive: o.out ?? null, tree: o.tree ?? null, size: archive.size, sha256: sha256 ?? null, entries: plan.entries.length, files: plan.files.map((f) => f.imagePath) };
+        process.stdout.write(o.json ? JSON.stringify(out, null, 2) + '\n' : `${o.out ? `archive ${o.out} (${archive.size} bytes, sha256 ${sha256})\n` : ''}${o.tree ? `tree    ${o.tree}\n` : ''}entries ${plan.entries.length}: ${plan.files.map((f) => f.imagePath).join(' ')}\n`);
+      });
+    });
+
+  eif
+    .command('bootstrap-ramdisk')
+    .description('Write the bootstrap ramdisk (dev/, init, nsm.ko) exactly as nitro-cli/linuxkit lays it out')
+    .requiredOption('--init <file>', 'init blob')
+    .option('--nsm <file>', 'nsm.ko blob (omit for kernels with NSM built in)')
+    .requiredOption('-o, --out <file>', 'output cpio')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { init: string; nsm?: string; out: string; json?: boolean }) => {
+      await runCommand(Boolean(o.json), async () => {
+        const { fileSource } = await import('./byte-source.js');
+        const { bootstrapRamdisk } = await import('./bootstrap-ramdisk.js');
+        const { writeSourceToFile } = await import('./write-source.js');
+        const archive = bootstrapRamdisk({ init: await fileSource(o.init, 'init'), ...(o.nsm ? { nsm: await fileSource(o.nsm, 'nsm.ko') } : {}) });
+        const sha256 = await writeSourceToFile(archive, o.out);
+        process.stdout.write(o.json ? JSON.stringify({ archive: o.out, size: archive.size, sha256 }, null, 2) + '\n' : `archive ${o.out} (${archive.size} bytes, sha256 ${sha256})\n`);
+      });
+    });
+
+  eif
+    .command('build')
+    .description('Build an EIF v4 (kernel, cmdline, metadata, ramdisks, optional signature) and write measurements.json')
+    .option('--arch <arch>', 'x86_64 or aarch64', 'x86_64')
+    .option('--kernel <file>', 'kernel (default: <blobs>/bzImage or Image)')
+    .option('--kernel-config <file>', 'kernel .config for metadata (default: <kernel>.config)')
+    .option('--cmdline <file>', 'kernel cmdline file, trimmed as nitro-cli does (default: <blobs>/cmdline)')
+    .option('--init <file>', 'init (default: <blobs>/init)')
+    .option('--nsm <file>', 'nsm.ko (default: <blobs>/nsm.ko)')
+    .option('--no-nsm', 'no nsm.ko (kernels with NSM built in)')
+    .option('--blobs <dir>', 'blobs directory (default: $NITRO_CLI_BLOBS or /usr/share/nitro_enclaves/blobs/<arch>)')
+    .option('--synthetic-boot-blobs', 'use fixed, NOT BOOTABLE stand-in kernel/init/nsm.ko (local simulation); recorded in buildInputs')
+    .option('--rootfs <dir>', 'staged user-ramdisk tree (cmd, env, rootfs/) from `eif rootfs --tree`')
+    .option('--user-ramdisk <file>', 'ready user ramdisk cpio (from `eif rootfs -o`)')
+    .option('--bundle <file>', 'build the user ramdisk from this bundle directly (with --addon/--node/--no-node/--env)')
+    .option('--addon <file>', 'native addon (repeatable)', collect)
+    .option('--no-addons', 'include no native addon')
+    .option('--node <path>', 'node binary to include (default: the running node)')
+    .option('--no-node', 'reference the Node runtime by hash instead of including it')
+    .option('--lib-dir <dir>', 'extra shared-library directory (repeatable)', collect)
+    .option('--env <KEY=VALUE>', 'line for /env (repeatable)', collect)
+    .requiredOption('-o, --out <file>', 'output EIF')
+    .option('--measurements <file>', 'write measurements.json here', 'measurements.json')
+    .option('--sign-key <pem>', 'EC private key (PEM) to sign PCR0 with')
+    .option('--sign-cert <pem>', 'certificate (PEM) of the signing key; its hash becomes PCR8')
+    .option('--image-name <name>', 'metadata ImageName', 'attested-pack-enclave')
+    .option('--image-version <version>', 'metadata ImageVersion')
+    .option('--json', 'machine-readable output')
+    .action(async (o: RootfsFlags & {
+      arch: string; kernel?: string; kernelConfig?: string; cmdline?: string; init?: string; nsm?: string | boolean; blobs?: string;
+      syntheticBootBlobs?: boolean; rootfs?: string; userRamdisk?: string; out: string; measurements: string;
+      signKey?: string; signCert?: string; imageName: string; imageVersion?: string; json?: boolean;
+    }) => {
+      await runCommand(Boolean(o.json), async () => {
+        const arch = parseArch(o.arch);
+        const sources = [o.rootfs, o.userRamdisk, o.bundle].filter((x) => x !== undefined);
+        if (sources.length !== 1) throw new UsageError('pass exactly one of --rootfs DIR, --user-ramdisk FILE or --bundle FILE');
+        if (Boolean(o.signKey) !== Boolean(o.signCert)) throw new UsageError('--sign-key and --sign-cert go together');
+        const explicitBlobs = [o.kernel, o.cmdline, o.init, typeof o.nsm === 'string' ? o.nsm : undefined, o.blobs].some((x) => x !== undefined);
+        if (o.syntheticBootBlobs && explicitBlobs) throw new UsageError('--synthetic-boot-blobs cannot be combined with blob paths');
+        const { readFile } = await import('node:fs/promises');
+        const { buildEif } = await import('./build.js');
+        const boot = o.syntheticBootBlobs
+          ? ({ kind: 'synthetic' } as const)
+          : ({
+              kind: 'blobs',
+              paths: {
+                ...(o.kernel ? { kernel: o.kernel } : {}),
+                ...(o.kernelConfig ? { kernelConfig: o.kernelConfig } : {}),
+                ...(o.cmdline ? { cmdline: o.cmdline } : {}),
+                ...(o.init ? { init: o.init } : {}),
+                ...(typeof o.nsm === 'string' ? { nsm: o.nsm } : {}),
+                withNsm: o.nsm !== false,
+              },
+              env: o.blobs ? { ...process.env, NITRO_CLI_BLOBS: o.blobs } : process.env,
+            } as const);
+        const user = o.rootfs
+          ? ({ kind: 'tree', dir: o.rootfs } as const)
+          : o.userRamdisk
+            ? ({ kind: 'archive', path: o.userRamdisk } as const)
+            : ({ kind: 'spec', spec: await rootfsSpecFromFlags(o) } as const);
+        const r = await buildEif({
+          arch,
+          boot,
+          user,
+          outFile: o.out,
+          measurementsFile: o.measurements,
+          ...(o.signKey && o.signCert ? { signer: { keyPem: await readFile(o.signKey, 'utf8'), certPem: await readFile(o.signCert, 'utf8') } } : {}),
+          imageName: o.imageName,
+          ...(o.imageVersion ? { imageVersion: o.imageVersion } : {}),
+        });
+        const m = r.measurements;
+        if (o.json) {
+          process.stdout.write(JSON.stringify({ Measurements: { HashAlgorithm: 'Sha384 { ... }', ...r.pcrs }, eifPath: r.eifPath, measurementsPath: o.measurements, eifSha256: m.eifSha256, size: r.size }, null, 2) + '\n');
+        } else {
+          process.stdout.write(`${r.eifPath} (${r.size} bytes, sha256 ${m.eifSha256})\n${pcrLines(m)}measurements written to ${o.measurements}\n`);
+          if (o.syntheticBootBlobs) process.stdout.write('note: synthetic boot blobs — this image is NOT BOOTABLE (simulation only)\n');
+        }
+      });
+    });
+
+  eif
+    .command('describe')
+    .description('Describe an EIF like `nitro-cli describe-eif`: version, PCRs, signature, CRC, metadata (streams any size)')
+    .argument('<eif>', 'the enclave image file')
+    .option('--json', 'machine-readable output (the same JSON nitro-cli prints)')
+    .action(async (file: string, o: { json?: boolean }) => {
+      await runCommand(Boolean(o.json), async () => {
+        const { describeEif } = await import('./eif-reader.js');
+        const d = await describeEif(file);
+        // nitro-cli always prints JSON; the human form is the same, pretty-printed.
+        process.stdout.write(JSON.stringify(d, null, o.json ? 2 : 4) + '\n');
+        return d.CheckCRC && d.SignatureCheck !== false ? 0 : 1;
+      });
+    });
+
+  eif
+    .command('pcr')
+    .description('PCR of a file or signing certificate, like `nitro-cli pcr`: SHA384(0^48 ‖ SHA384(bytes))')
+    .option('--input <file>', 'any file')
+    .option('--signing-certificate <pem>', 'certificate: hashes its DER (this is PCR8)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { input?: string; signingCertificate?: string; json?: boolean }) => {
+      await runCommand(Boolean(o.json), async () => {
+        if (Boolean(o.input) === Boolean(o.signingCertificate)) throw new UsageError('pass exactly one of --input or --signing-certificate');
+        const { readFile } = await import('node:fs/promises');
+        const { pcrOfBytes } = await import('./pcr.js');
+        const { pcr8OfCertificate } = await import('./signature.js');
+        const value = o.input ? pcrOfBytes(await readFile(o.input)).toString('hex') : pcr8OfCertificate(await readFile(o.signingCertificate!, 'utf8')).toString('hex');
+        process.stdout.write(o.json ? JSON.stringify({ HashAlgorithm: 'Sha384 { ... }', PCR: value }, null, 2) + '\n' : `${value}\n`);
+      });
+    });
 }
