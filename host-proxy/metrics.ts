@@ -20,7 +20,13 @@ export interface ProxyMetrics {
 /** Creates the instruments on a fresh Registry (with Node process metrics unless disabled). */
 export function createProxyMetrics(options: { processMetrics?: boolean } = {}): ProxyMetrics {
   const registry = new Registry();
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'attested_pack_proxy_' });
+  if (options.processMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, prefix: 'attested_pack_proxy_' });
+    // These gauges end in `_total`, which Prometheus reserves for counters (promtool rejects them).
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      registry.removeSingleMetric(`attested_pack_proxy_${name}`);
+    }
+  }
   const registers = [registry];
   return {
     registry,

@@ -82,8 +82,9 @@ export function sendError(reply: FastifyReply, status: number, error: AttestedPa
 }
 
 function logError(request: FastifyRequest, status: number, err: unknown, error: AttestedPackError): void {
-  const fields: Record<string, unknown> = { status, code: error.code, category: error.category };
-  if (!isAttestedPackError(err)) {
+  // Our messages are written to be safe to show (no secrets, no body values).
+  const fields: Record<string, unknown> = { status, code: error.code, category: error.category, message: error.message };
+  if (!isAttestedPackError(err) && error.code === 'INTERNAL') {
     // Foreign errors may quote their input in the message: log only their type.
     fields.errorType = err instanceof Error ? err.name : typeof err;
     if (process.env.ATTESTED_PACK_DEBUG === '1' && err instanceof Error) fields.stack = err.stack;

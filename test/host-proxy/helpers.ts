@@ -16,7 +16,7 @@ export function testConfig(overrides: Record<string, unknown> = {}, insecureLoca
     listen: '127.0.0.1:0',
     enclave: { url: 'unix:///tmp/unused.sock', concurrency: 1, queueSize: 1 },
     auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'] }] },
-    log: { level: 'warn' },
+    log: { level: 'silent' },
     ...overrides,
   };
   return parseProxyConfig(doc, { source: 'test', insecureLocal });
