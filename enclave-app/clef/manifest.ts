@@ -124,7 +124,9 @@ export function parseManifest(source: string | Uint8Array): ClefManifest {
         return lineCounter.linePos(node.range[0]);
       }
     }
-    return undefined;
+    // A missing field: point at the mapping that should hold it.
+    const root = doc.contents as { range?: [number, number, number] } | null;
+    return root && Array.isArray(root.range) ? lineCounter.linePos(root.range[0]) : undefined;
   };
   return validateManifestWith(value, new Checker(locate));
 }
