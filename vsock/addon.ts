@@ -46,6 +46,8 @@ export interface VsockAddon {
   localAddress(fd: number): VsockAddress;
   remoteAddress(fd: number): VsockAddress;
   localCid(): number;
+  /** A connected AF_UNIX pair, for tests of the stream machinery only. */
+  unixSocketPair(): [number, number];
   nsmOpen(): number;
   nsmRequest(fd: number, request: Uint8Array): Promise<Uint8Array>;
   Poller: new (fd: number, onEvent: (status: number, events: number) => void) => NativePoller;

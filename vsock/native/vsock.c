@@ -316,6 +316,7 @@ static napi_value address_of(napi_env env, napi_callback_info info, int peer) {
   rc = peer ? getpeername(fd, (struct sockaddr *)&addr, &len)
             : getsockname(fd, (struct sockaddr *)&addr, &len);
   if (rc < 0) return throw_errno(env, peer ? "getpeername" : "getsockname", errno);
+  if (addr.svm_family != AF_VSOCK) return throw_errno(env, peer ? "getpeername" : "getsockname", EAFNOSUPPORT);
   return make_address(env, &addr);
 }
 
@@ -342,6 +343,20 @@ static napi_value js_local_cid(napi_env env, napi_callback_info info) {
   }
   close(fd);
   return make_int(env, cid);
+}
+
+/* unixSocketPair() -> [fd, fd]: a connected non-blocking AF_UNIX stream pair. Only for tests: it
+ * drives VsockSocket's read/write/poll machinery where no vsock peer may be reached. */
+static napi_value js_unix_socket_pair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  napi_value out;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0)
+    return throw_errno(env, "socketpair", errno);
+  napi_create_array_with_length(env, 2, &out);
+  napi_set_element(env, out, 0, make_int(env, fds[0]));
+  napi_set_element(env, out, 1, make_int(env, fds[1]));
+  return out;
 }
 
 /* ---- Poller: uv_poll_t for one descriptor -------------------------------------------------- */
@@ -643,6 +658,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"localAddress", NULL, js_local_address, NULL, NULL, NULL, napi_enumerable, NULL},
       {"remoteAddress", NULL, js_remote_address, NULL, NULL, NULL, napi_enumerable, NULL},
       {"localCid", NULL, js_local_cid, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unixSocketPair", NULL, js_unix_socket_pair, NULL, NULL, NULL, napi_enumerable, NULL},
       {"nsmOpen", NULL, js_nsm_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"nsmRequest", NULL, js_nsm_request, NULL, NULL, NULL, napi_enumerable, NULL},
   };
