@@ -12,7 +12,7 @@ import { parseMeasurements } from '../../common/measurements.js';
 import { decodeCbor, type CborValue } from '../../eif-build/cbor.js';
 import { buildEif } from '../../eif-build/build.js';
 import { describeEif, inspectEif, verifyEif } from '../../eif-build/eif-reader.js';
-import { buildSignatureSection, decodeSignatureSection, encodePcrInfo, encodeSignatureSection } from '../../eif-build/signature.js';
+import { buildSignatureSection, decodeSignatureSection, encodeSignatureSection } from '../../eif-build/signature.js';
 import { eifVectorsDir, tempDir } from './helpers.js';
 
 const keyPem = readFileSync(join(eifVectorsDir, 'test-signing/test-signing-key.pem'), 'utf8');
