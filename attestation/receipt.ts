@@ -135,9 +135,10 @@ function object(v: unknown, path: string, required: readonly string[], optional:
   return v;
 }
 
-function string(v: unknown, path: string, opts: { nonEmpty?: boolean; pattern?: RegExp; what?: string } = {}): string {
+function string(v: unknown, path: string, opts: { nonEmpty?: boolean; pattern?: RegExp; what?: string; maxLength?: number } = {}): string {
   if (typeof v !== 'string') throw malformed(path, 'must be a string');
-  if (v.length > MAX_STRING) throw malformed(path, `longer than ${MAX_STRING} characters`);
+  const max = opts.maxLength ?? MAX_STRING;
+  if (v.length > max) throw malformed(path, `longer than ${max} characters`);
   if (hasLoneSurrogate(v)) throw malformed(path, 'contains a lone UTF-16 surrogate (not canonicalisable)');
   if (opts.nonEmpty && v.length === 0) throw malformed(path, 'must not be empty');
   if (opts.pattern && !opts.pattern.test(v)) throw malformed(path, `must be ${opts.what ?? `a string matching ${opts.pattern}`}`);
@@ -168,8 +169,7 @@ function isoTime(v: unknown, path: string): string {
 }
 
 function base64(v: unknown, path: string, maxBytes: number): string {
-  const s = string(v, path.length > 0 ? path : '$', { nonEmpty: true });
-  if (s.length > Math.ceil(maxBytes / 3) * 4 + 4) throw malformed(path, `decodes to more than ${maxBytes} bytes`);
+  const s = string(v, path, { nonEmpty: true, maxLength: Math.ceil(maxBytes / 3) * 4 });
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0 || Buffer.from(s, 'base64').toString('base64') !== s) {
     throw malformed(path, 'must be canonical base64 (RFC 4648, padded)');
   }

@@ -1,3 +1,4 @@
 /** Process entry for the `verify-receipt` auditor CLI (bundled to dist/verify-receipt.mjs). */
-process.stderr.write('error [NOT_IMPLEMENTED]: verify-receipt is not built yet\n');
-process.exitCode = 4;
+import { runVerifyReceipt } from './cli.js';
+
+process.exitCode = await runVerifyReceipt(process.argv.slice(2));

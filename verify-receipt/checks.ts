@@ -1,0 +1,549 @@
+/**
+ * The eight checks of verify-receipt, run in order as named steps. Each returns a CheckResult
+ * (pass / fail / skipped with one line of evidence) instead of throwing, so the auditor sees
+ * every answer at once; what one step established (the verified document, the manifest at the
+ * commit) is handed to the steps after it. A check whose input was not given is skipped,
+ * never passed; a check that cannot trust its data (document not verified) is skipped too,
+ * and the verdict is already "failed" by then.
+ */
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import { isAttestedPackError } from '../common/errors.js';
+import { toHex } from '../common/bytes.js';
+import type { Receipt, ReceiptClaims } from '../attestation/receipt-types.js';
+import {
+  checkClaimsBinding,
+  checkNonceBinding,
+  checkReceiptFreshness,
+  receiptAttestationBytes,
+  receiptDocumentTimestamp,
+} from '../attestation/receipt.js';
+import { verifyAttestationDocument, type VerifiedAttestation } from '../attestation/verify.js';
+import type { TrustedRoot } from '../attestation/roots.js';
+import { isDebugMode, isZeroPcr, pcrEquals } from '../attestation/pcr.js';
+import { parseManifest } from '../enclave-app/clef/manifest.js';
+import { resolvePackScope, type PackScope } from '../enclave-app/clef/scope.js';
+import type { ClefManifest } from '../enclave-app/clef/manifest-types.js';
+import { verifyArtifact } from '../enclave-app/clef/verify.js';
+import type { VerifyKey } from '../enclave-app/clef/verify-key.js';
+import { formatDuration } from './duration.js';
+import type { GitRepo } from './git.js';
+import { makeReport, type CheckResult, type ReceiptSummary, type VerificationReport } from './report.js';
+
+/**
+ * Expected PCR values and where they came from (named in evidence lines). A key policy may
+ * allow several images (one Allow statement each, or several values per condition): the
+ * document passes when it satisfies every PCR of at least one alternative.
+ */
+export interface ExpectedMeasurements {
+  /** e.g. `measurements.json`, `--pcr flags`, `key policy policy.json`. */
+  source: string;
+  /** Never empty: no expectation at all is a usage error, not a pass. */
+  alternatives: ReadonlyArray<{
+    /** e.g. `statement "EnclaveDecrypt"`; empty when there is only one alternative. */
+    label: string;
+    /** PCR index → accepted lower-case hex values (96 characters each). */
+    pcrs: ReadonlyMap<number, readonly string[]>;
+  }>;
+}
+
+/** Everything the checks need, already read and parsed by the CLI (or a test). */
+export interface VerificationPlan {
+  receiptPath: string;
+  receipt: Receipt;
+  trustedRoots: readonly TrustedRoot[];
+  expected: ExpectedMeasurements;
+  allowDebug: boolean;
+  /** Lower-case hex nonce the auditor issued (--nonce). */
+  expectedNonce?: string;
+  maxAgeMs?: number;
+  /** The verification clock (epoch ms): the system clock or --at. */
+  now: number;
+  clockSource: 'system' | '--at';
+  artifact?: { path: string; bytes: Uint8Array };
+  verifyKey?: { source: string; key: VerifyKey };
+  repo?: GitRepo;
+  /** --commit: the commit the auditor expects the receipt to be for (full or abbreviated hex). */
+  expectedCommit?: string;
+  /** --expect-key ARNs (empty or absent: use the manifest at the commit). */
+  expectKeys?: readonly string[];
+}
+
+/** What earlier steps hand to later ones. */
+interface State {
+  documentTime?: number;
+  verified?: VerifiedAttestation;
+  manifest?: { manifest: ClefManifest; scope: PackScope; path: string };
+}
+
+const short = (hex: string, n = 16): string => (hex.length > n ? `${hex.slice(0, n)}…` : hex);
+
+function codeOf(err: unknown): string | undefined {
+  return isAttestedPackError(err) ? err.code : undefined;
+}
+
+function messageOf(err: unknown): string {
+  // Unknown exceptions are not printed verbatim: they could carry data we did not vet.
+  return isAttestedPackError(err) ? err.message : 'unexpected error';
+}
+
+function fail(id: number, name: string, evidence: string, code?: string, details?: Record<string, unknown>): CheckResult {
+  return { id, name, status: 'fail', evidence, ...(code ? { code } : {}), ...(details ? { details } : {}) };
+}
+
+function pass(id: number, name: string, evidence: string, details?: Record<string, unknown>): CheckResult {
+  return { id, name, status: 'pass', evidence, ...(details ? { details } : {}) };
+}
+
+function skipped(id: number, name: string, evidence: string, details?: Record<string, unknown>): CheckResult {
+  return { id, name, status: 'skipped', evidence, ...(details ? { details } : {}) };
+}
+
+const NOT_VERIFIED = 'not run: the attestation document did not verify (check 1)';
+
+/** Runs checks 1–8 in order and returns the report. Never throws for a failing check. */
+export async function runChecks(plan: VerificationPlan): Promise<VerificationReport> {
+  const state: State = {};
+  const checks: CheckResult[] = [];
+  checks.push(await checkAttestation(plan, state));
+  checks.push(checkMeasurements(plan, state));
+  checks.push(checkDebug(plan, state));
+  checks.push(checkBinding(plan, state));
+  checks.push(checkNonce(plan, state));
+  checks.push(checkArtifact(plan));
+  checks.push(await checkRepository(plan, state));
+  checks.push(checkKeys(plan, state));
+  return makeReport(summarise(plan, state), checks);
+}
+
+function summarise(plan: VerificationPlan, state: State): ReceiptSummary {
+  const { request } = plan.receipt.claims;
+  const summary: ReceiptSummary = {
+    receiptPath: plan.receiptPath,
+    identity: request.identity,
+    environment: request.environment,
+    commit: request.commit,
+    repository: request.repository,
+    requestedBy: request.requestedBy,
+    claimsTime: plan.receipt.claims.time,
+    toolVersion: plan.receipt.claims.tool.version,
+    clock: { now: new Date(plan.now).toISOString(), source: plan.clockSource },
+  };
+  if (state.documentTime !== undefined) {
+    summary.documentTime = new Date(state.documentTime).toISOString();
+    summary.ageMs = plan.now - state.documentTime;
+    summary.age = formatDuration(summary.ageMs);
+  }
+  if (state.verified) summary.moduleId = state.verified.moduleId;
+  return summary;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The document: COSE signature and chain to the pinned root at the document's own time;
+//    with --max-age, freshness against the verification clock.
+
+async function checkAttestation(plan: VerificationPlan, state: State): Promise<CheckResult> {
+  const ID = 1;
+  const NAME = 'attestation';
+  let timestamp: number;
+  try {
+    timestamp = receiptDocumentTimestamp(plan.receipt);
+  } catch (err) {
+    return fail(ID, NAME, `the attestation document cannot be decoded: ${messageOf(err)}`, codeOf(err));
+  }
+  state.documentTime = timestamp;
+  const at = new Date(timestamp).toISOString();
+  try {
+    state.verified = await verifyAttestationDocument(receiptAttestationBytes(plan.receipt), {
+      trustedRoots: plan.trustedRoots,
+      at: timestamp,
+      // PCRs and debug mode are checks 2 and 3, reported separately.
+      expectedPcrs: 'skip',
+      allowDebug: true,
+    });
+  } catch (err) {
+    return fail(ID, NAME, `not valid at its own time ${at}: ${messageOf(err)}`, codeOf(err), { documentTime: at });
+  }
+  const v = state.verified;
+  const age = formatDuration(plan.now - timestamp);
+  const clock = plan.clockSource === '--at' ? '--at' : 'now';
+  const rootSubject = v.chainSubjects[v.chainSubjects.length - 1] ?? '(root)';
+  const root = /CN=([^,]+)/.exec(rootSubject)?.[0] ?? rootSubject;
+  const details = {
+    documentTime: at,
+    ageMs: plan.now - timestamp,
+    moduleId: v.moduleId,
+    chain: v.chainSubjects,
+    rootSha256: v.rootSha256,
+    ...(plan.maxAgeMs === undefined ? {} : { maxAgeMs: plan.maxAgeMs }),
+  };
+  const chain = `ES384 signature and ${v.chainSubjects.length}-certificate chain to ${root} (sha256 ${short(v.rootSha256, 12)}) valid at document time ${at}`;
+  try {
+    checkReceiptFreshness(timestamp, plan.now, plan.maxAgeMs);
+  } catch (err) {
+    const why =
+      codeOf(err) === 'ATTESTATION_STALE'
+        ? `attested ${age} before ${clock}, older than --max-age ${formatDuration(plan.maxAgeMs ?? 0)}`
+        : messageOf(err);
+    return fail(ID, NAME, `${chain}, but ${why}`, codeOf(err), details);
+  }
+  const freshness = plan.maxAgeMs === undefined ? `age ${age} (no --max-age)` : `age ${age} ≤ --max-age ${formatDuration(plan.maxAgeMs)}`;
+  return pass(ID, NAME, `${chain}; ${freshness}`, details);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. PCRs against the expected measurements.
+
+function checkMeasurements(plan: VerificationPlan, state: State): CheckResult {
+  const ID = 2;
+  const NAME = 'measurements';
+  const v = state.verified;
+  if (!v) return skipped(ID, NAME, NOT_VERIFIED);
+  const { source, alternatives } = plan.expected;
+  const tried = alternatives.map((alt) => ({ label: alt.label, ...comparePcrs(v.pcrs, alt.pcrs) }));
+  const match = tried.find((t) => t.mismatches.length === 0);
+  if (match) {
+    const from = match.label ? `${source}, ${match.label}` : source;
+    return pass(ID, NAME, `${match.matched.map((m) => `PCR${m.pcr} ${short(m.value)}`).join(', ')} equal ${from}`, {
+      source,
+      ...(match.label ? { alternative: match.label } : {}),
+      pcrs: Object.fromEntries(match.matched.map((m) => [`PCR${m.pcr}`, m.value])),
+    });
+  }
+  const text = tried
+    .map((t) => {
+      const what = t.mismatches
+        .map((m) =>
+          m.actual === null
+            ? `PCR${m.pcr} absent from the document (expected ${m.expected.map((e) => short(e)).join(' or ')})`
+            : `PCR${m.pcr} differs: document ${short(m.actual)}, expected ${m.expected.map((e) => short(e)).join(' or ')}`,
+        )
+        .join('; ');
+      return t.label ? `${t.label}: ${what}` : what;
+    })
+    .join(' | ');
+  return fail(ID, NAME, `${text} (from ${source})`, 'ATTESTATION_PCR_MISMATCH', {
+    source,
+    mismatches: tried.map((t) => ({ ...(t.label ? { alternative: t.label } : {}), pcrs: t.mismatches })),
+  });
+}
+
+function comparePcrs(
+  actual: ReadonlyMap<number, string>,
+  expected: ReadonlyMap<number, readonly string[]>,
+): { matched: Array<{ pcr: number; value: string }>; mismatches: Array<{ pcr: number; expected: readonly string[]; actual: string | null }> } {
+  const matched: Array<{ pcr: number; value: string }> = [];
+  const mismatches: Array<{ pcr: number; expected: readonly string[]; actual: string | null }> = [];
+  for (const [pcr, wants] of [...expected].sort((a, b) => a[0] - b[0])) {
+    const got = actual.get(pcr);
+    if (got !== undefined && wants.some((w) => pcrEquals(got, w))) matched.push({ pcr, value: got });
+    else mismatches.push({ pcr, expected: wants, actual: got ?? null });
+  }
+  return { matched, mismatches };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Debug mode refused unless --allow-debug.
+
+function checkDebug(plan: VerificationPlan, state: State): CheckResult {
+  const ID = 3;
+  const NAME = 'debug-mode';
+  const v = state.verified;
+  if (!v) return skipped(ID, NAME, NOT_VERIFIED);
+  if (isDebugMode(v.pcrs)) {
+    return plan.allowDebug
+      ? pass(ID, NAME, 'debug-mode enclave (PCR0/1/2 all zero) accepted because of --allow-debug', { debugMode: true, allowed: true })
+      : fail(ID, NAME, 'the document comes from a debug-mode enclave (PCR0/1/2 all zero): its memory was open to the host', 'ATTESTATION_DEBUG_MODE', {
+          debugMode: true,
+        });
+  }
+  for (const i of [0, 1, 2]) {
+    const value = v.pcrs.get(i);
+    if (value === undefined || isZeroPcr(value)) {
+      return fail(ID, NAME, `PCR${i} is ${value === undefined ? 'absent' : 'all zero'}: the image is not measured`, 'ATTESTATION_DEBUG_MODE', {
+        pcr: i,
+      });
+    }
+  }
+  return pass(ID, NAME, 'production enclave: PCR0, PCR1 and PCR2 are measured (non-zero)', { debugMode: false });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. user_data = SHA-384(JCS(claims)).
+
+function checkBinding(plan: VerificationPlan, state: State): CheckResult {
+  const ID = 4;
+  const NAME = 'claims-binding';
+  const v = state.verified;
+  if (!v) return skipped(ID, NAME, NOT_VERIFIED);
+  try {
+    const digest = checkClaimsBinding(plan.receipt.claims, v);
+    return pass(ID, NAME, `user_data = SHA-384(JCS(claims)) = ${short(digest)}`, { claimsDigest: digest });
+  } catch (err) {
+    return fail(ID, NAME, messageOf(err), codeOf(err), isAttestedPackError(err) ? err.details : undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Nonce: the document's nonce is the claims' nonce (always), and the auditor's (when given).
+
+function checkNonce(plan: VerificationPlan, state: State): CheckResult {
+  const ID = 5;
+  const NAME = 'nonce';
+  const v = state.verified;
+  if (!v) return skipped(ID, NAME, NOT_VERIFIED);
+  const claimed = plan.receipt.claims.request.nonce;
+  try {
+    checkNonceBinding(plan.receipt.claims, v);
+  } catch (err) {
+    return fail(ID, NAME, messageOf(err), codeOf(err), isAttestedPackError(err) ? err.details : undefined);
+  }
+  if (plan.expectedNonce === undefined) {
+    return skipped(ID, NAME, `no --nonce given (the document nonce equals the claims' nonce ${short(claimed)})`, { nonce: claimed });
+  }
+  try {
+    checkNonceBinding(plan.receipt.claims, v, plan.expectedNonce);
+  } catch (err) {
+    return fail(ID, NAME, messageOf(err), codeOf(err), isAttestedPackError(err) ? err.details : undefined);
+  }
+  return pass(ID, NAME, `document nonce = claims nonce = --nonce ${short(claimed)}`, { nonce: claimed });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. The artifact: its bytes are the claimed ones, its ciphertextHash holds, its signature
+//    verifies with the auditor's key (when given).
+
+function checkArtifact(plan: VerificationPlan): CheckResult {
+  const ID = 6;
+  const NAME = 'artifact';
+  if (!plan.artifact) return skipped(ID, NAME, 'no --artifact given');
+  const claims = plan.receipt.claims;
+  const file = plan.artifact.path;
+  const problems: string[] = [];
+  const sha = createHash('sha256').update(plan.artifact.bytes).digest('hex');
+  if (sha !== claims.artifact.sha256) {
+    problems.push(`${file} has sha256 ${short(sha)}, the receipt claims ${short(claims.artifact.sha256)}`);
+  }
+  let verified;
+  try {
+    verified = verifyArtifact(plan.artifact.bytes, plan.verifyKey ? { verifyKey: plan.verifyKey.key } : { skipSignature: true });
+  } catch (err) {
+    problems.push(`${file}: ${messageOf(err)}`);
+    return fail(ID, NAME, problems.join('; '), codeOf(err), { sha256: sha, problems });
+  }
+  const a = verified.artifact;
+  const compare = (what: string, artifactValue: unknown, claimValue: unknown): void => {
+    if (artifactValue !== claimValue) {
+      problems.push(`artifact ${what} ${JSON.stringify(artifactValue)} ≠ receipt ${JSON.stringify(claimValue)}`);
+    }
+  };
+  compare('identity', a.identity, claims.request.identity);
+  compare('environment', a.environment, claims.request.environment);
+  compare('revision', a.revision, claims.artifact.revision);
+  compare('ciphertextHash', a.ciphertextHash, claims.artifact.ciphertextHash);
+  compare('envelope.keyId', a.envelope?.keyId ?? null, claims.keys.wrap);
+  compare('signatureAlgorithm', a.signatureAlgorithm ?? null, claims.artifact.signatureAlgorithm);
+  let signature: string;
+  if (plan.verifyKey) {
+    signature = `${verified.signatureAlgorithm ?? ''} signature verifies with ${plan.verifyKey.source}`;
+    const claimedKey = claims.keys.signingPublicKey;
+    if (claimedKey !== null && claimedKey !== plan.verifyKey.key.spki) {
+      problems.push(`the receipt says the artifact was signed by another key (${short(claimedKey, 24)}) than ${plan.verifyKey.source}`);
+    }
+  } else {
+    signature = 'signature not checked (no --verify-key / --kms-public-key)';
+  }
+  const details = {
+    file,
+    sha256: sha,
+    ciphertextHash: a.ciphertextHash,
+    revision: a.revision,
+    signature: plan.verifyKey ? 'pass' : 'skipped',
+    problems,
+  };
+  if (problems.length > 0) return fail(ID, NAME, problems.join('; '), 'ARTIFACT_MISMATCH', details);
+  return pass(ID, NAME, `sha256 ${short(sha)} = claim; ciphertextHash holds; ${signature}`, details);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The repository: the commit exists, every input is the blob at its path in that commit,
+//    and the inputs are exactly what clef.yaml at that commit scopes.
+
+async function checkRepository(plan: VerificationPlan, state: State): Promise<CheckResult> {
+  const ID = 7;
+  const NAME = 'repository';
+  const claims = plan.receipt.claims;
+  const commit = claims.request.commit;
+  if (!plan.repo) {
+    if (plan.expectedCommit === undefined) return skipped(ID, NAME, 'no --repo given');
+    if (!commitMatches(commit, plan.expectedCommit)) {
+      return fail(ID, NAME, `the receipt is for commit ${commit}, not --commit ${plan.expectedCommit}`, 'COMMIT_MISMATCH');
+    }
+    return skipped(ID, NAME, `commit ${short(commit, 12)} equals --commit; inputs not checked (no --repo given)`);
+  }
+  const repo = plan.repo;
+  const resolved = await repo.resolveCommit(commit);
+  if (resolved === undefined) {
+    return fail(ID, NAME, `commit ${commit} does not exist in ${repo.dir}`, 'COMMIT_NOT_FOUND', {
+      commit,
+      hint: 'fetch the repository history (git fetch) or pass the right --repo',
+    });
+  }
+  if (plan.expectedCommit !== undefined) {
+    const expected = (await repo.resolveCommit(plan.expectedCommit)) ?? plan.expectedCommit;
+    if (expected !== resolved) {
+      return fail(ID, NAME, `the receipt is for commit ${resolved}, not --commit ${plan.expectedCommit}`, 'COMMIT_MISMATCH', {
+        commit: resolved,
+        expected,
+      });
+    }
+  }
+  const problems: string[] = [];
+  const files: Array<{ path: string; status: string; receiptBlob: string; commitBlob: string | null }> = [];
+  const lookups = await repo.readAt(resolved, claims.inputs.map((i) => i.path));
+  let manifestBytes: Uint8Array | undefined;
+  claims.inputs.forEach((input, n) => {
+    const found = lookups[n]!;
+    if (!found.found || found.type !== 'blob') {
+      problems.push(`${input.path} is not a file in commit ${short(resolved, 12)}`);
+      files.push({ path: input.path, status: 'missing', receiptBlob: input.gitBlobId, commitBlob: null });
+      return;
+    }
+    if (found.oid !== input.gitBlobId) {
+      problems.push(`${input.path} differs: blob ${short(found.oid, 12)} at the commit, ${short(input.gitBlobId, 12)} in the receipt`);
+      files.push({ path: input.path, status: 'differs', receiptBlob: input.gitBlobId, commitBlob: found.oid });
+      return;
+    }
+    const sha = toHex(createHash('sha256').update(found.content).digest());
+    if (sha !== input.sha256) {
+      problems.push(`${input.path}: sha256 ${short(sha)} at the commit, ${short(input.sha256)} in the receipt`);
+      files.push({ path: input.path, status: 'differs', receiptBlob: input.gitBlobId, commitBlob: found.oid });
+      return;
+    }
+    files.push({ path: input.path, status: 'match', receiptBlob: input.gitBlobId, commitBlob: found.oid });
+    if (input.role === 'manifest') manifestBytes = found.content;
+  });
+
+  const manifestInput = claims.inputs.find((i) => i.role === 'manifest')!;
+  const scopeResult = manifestBytes
+    ? await checkScope(repo, resolved, manifestInput.path, manifestBytes, claims, state)
+    : { problems: [`cannot resolve the scope: ${manifestInput.path} at the commit is not the receipt's manifest`], missing: [], extra: [] };
+  problems.push(...scopeResult.problems);
+  const details = { commit: resolved, files, missing: scopeResult.missing, extra: scopeResult.extra, problems };
+  if (problems.length > 0) return fail(ID, NAME, problems.join('; '), 'REPOSITORY_MISMATCH', details);
+  const sops = claims.inputs.length - 1;
+  return pass(
+    ID,
+    NAME,
+    `commit ${short(resolved, 12)} holds all ${claims.inputs.length} inputs byte for byte; they are exactly the ${sops} file(s) ${manifestInput.path} scopes for ${claims.request.identity}/${claims.request.environment}`,
+    details,
+  );
+}
+
+function commitMatches(full: string, given: string): boolean {
+  const g = given.toLowerCase();
+  return g.length >= 7 && full.startsWith(g);
+}
+
+async function checkScope(
+  repo: GitRepo,
+  commit: string,
+  manifestPath: string,
+  manifestBytes: Uint8Array,
+  claims: ReceiptClaims,
+  state: State,
+): Promise<{ problems: string[]; missing: string[]; extra: string[] }> {
+  let manifest: ClefManifest;
+  let scope: PackScope;
+  const dir = posix.dirname(manifestPath);
+  const inRepo = (p: string): string => (dir === '.' ? p : posix.join(dir, p));
+  try {
+    manifest = parseManifest(manifestBytes);
+    const present = new Set(await repo.listFiles(commit));
+    scope = resolvePackScope(manifest, claims.request.identity, claims.request.environment, {
+      fileExists: (p) => present.has(inRepo(p)),
+    });
+  } catch (err) {
+    if (!isAttestedPackError(err)) throw err;
+    return { problems: [`${manifestPath} at the commit does not scope this pack: ${err.message}`], missing: [], extra: [] };
+  }
+  state.manifest = { manifest, scope, path: manifestPath };
+  const expected = new Map(scope.files.map((c) => [inRepo(c.path), c.namespace]));
+  const used = claims.inputs.filter((i) => i.role === 'sops');
+  const missing = [...expected.keys()].filter((p) => !used.some((i) => i.path === p));
+  const extra = used.filter((i) => !expected.has(i.path)).map((i) => i.path);
+  const problems: string[] = [];
+  for (const p of missing) problems.push(`${p} is in scope at the commit but missing from the receipt`);
+  for (const p of extra) problems.push(`${p} is in the receipt but not in the scope of ${manifestPath} at the commit`);
+  for (const i of used) {
+    const ns = expected.get(i.path);
+    if (ns !== undefined && i.namespace !== undefined && i.namespace !== ns) {
+      problems.push(`${i.path} is namespace ${ns} at the commit, the receipt says ${i.namespace}`);
+    }
+  }
+  return { problems, missing, extra };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Key ARNs: every KMS key the pack used is one the auditor expects (--expect-key), or one
+//    the manifest at the commit names.
+
+function checkKeys(plan: VerificationPlan, state: State): CheckResult {
+  const ID = 8;
+  const NAME = 'keys';
+  const keys = plan.receipt.claims.keys;
+  const used: Array<{ role: string; arn: string }> = [
+    ...keys.source.map((arn) => ({ role: 'source', arn })),
+    ...(keys.wrap ? [{ role: 'wrap', arn: keys.wrap }] : []),
+    ...(keys.sign ? [{ role: 'sign', arn: keys.sign }] : []),
+    ...(keys.seal ? [{ role: 'seal', arn: keys.seal }] : []),
+  ];
+  const listed = used.map((u) => `${u.role} ${u.arn}`);
+  if (plan.expectKeys && plan.expectKeys.length > 0) {
+    const expected = new Set(plan.expectKeys);
+    const unexpected = used.filter((u) => !expected.has(u.arn));
+    if (unexpected.length > 0) {
+      return fail(ID, NAME, unexpected.map((u) => `${u.role} key ${u.arn} is not an --expect-key`).join('; '), 'KEY_NOT_EXPECTED', {
+        used,
+        unexpected,
+      });
+    }
+    return pass(ID, NAME, `all ${used.length} key(s) used are expected: ${listed.join(', ')}`, { used, source: '--expect-key' });
+  }
+  const m = state.manifest;
+  if (!m) {
+    return skipped(ID, NAME, plan.repo ? 'no --expect-key, and no valid manifest from check 7 to compare with' : 'no --expect-key or --repo given', {
+      used,
+    });
+  }
+  const problems: string[] = [];
+  const unchecked: string[] = [];
+  const env = m.manifest.environments.find((e) => e.name === plan.receipt.claims.request.environment);
+  const sourceArns = new Set(
+    [m.manifest.sops.aws_kms_arn, env?.sops?.aws_kms_arn].filter((a): a is string => typeof a === 'string'),
+  );
+  for (const arn of keys.source) {
+    if (!sourceArns.has(arn)) problems.push(`source key ${arn} is not named by ${m.path}`);
+  }
+  const envelope = m.scope.envelope;
+  if (envelope.kind === 'kms') {
+    if (keys.wrap !== envelope.keyId) {
+      const alias = /:alias\//.test(envelope.keyId);
+      problems.push(
+        `wrap key ${keys.wrap ?? 'none'} is not ${envelope.keyId} from ${m.path}` +
+          (alias ? ' (an alias: pass the key ARN it resolves to with --expect-key)' : ''),
+      );
+    }
+  } else {
+    if (keys.wrap !== null) problems.push(`wrap key ${keys.wrap} used, but ${m.path} names an age recipient`);
+    const want = [...envelope.recipients].sort();
+    const got = [...keys.ageRecipients].sort();
+    if (JSON.stringify(want) !== JSON.stringify(got)) problems.push(`age recipients ${got.join(',') || 'none'} ≠ ${want.join(',')} from ${m.path}`);
+  }
+  if (keys.sign) unchecked.push(`sign ${keys.sign}`);
+  if (keys.seal) unchecked.push(`seal ${keys.seal}`);
+  const details = { used, source: m.path, problems, unchecked };
+  if (problems.length > 0) return fail(ID, NAME, problems.join('; '), 'KEY_NOT_IN_MANIFEST', details);
+  const note = unchecked.length > 0 ? `; ${unchecked.join(', ')} not named by clef.yaml, not checked (use --expect-key)` : '';
+  return pass(ID, NAME, `source and ${envelope.kind === 'kms' ? 'wrap keys' : 'age recipients'} are the ones ${m.path} names${note}`, details);
+}

@@ -1,0 +1,215 @@
+/**
+ * Reading what the auditor passed: the receipt, the expected measurements (measurements.json,
+ * --pcrN flags or a KMS key policy), the artifact, the verify key, trust roots and repository.
+ * Every failure here is the auditor's to fix and exits 2; none of it is a verification result.
+ */
+import { readFile } from 'node:fs/promises';
+import { UsageError } from '../common/errors.js';
+import { fromHex, normalizeHex } from '../common/bytes.js';
+import { parseMeasurements } from '../common/measurements.js';
+import type { Receipt } from '../attestation/receipt-types.js';
+import { parseReceipt } from '../attestation/receipt.js';
+import { normalizePcrHex } from '../attestation/pcr.js';
+import { awsNitroRootG1, trustedRootFromPem, type TrustedRoot } from '../attestation/roots.js';
+import { pcrConditionsFromPolicy } from '../kms-policies/pcr-conditions.js';
+import { importVerifyKey, type VerifyKey } from '../enclave-app/clef/verify-key.js';
+import type { ExpectedMeasurements } from './checks.js';
+import { VerifyInputError } from './errors.js';
+
+/** Receipts are a few KiB; anything near this is not a receipt. */
+const MAX_RECEIPT_BYTES = 1024 * 1024;
+/** The host↔enclave frame limit bounds artifacts. */
+const MAX_ARTIFACT_BYTES = 16 * 1024 * 1024;
+const MAX_SMALL_FILE_BYTES = 1024 * 1024;
+
+const KMS_ARN = /^arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(?:key|alias)\/[A-Za-z0-9/_+=.@-]+$/;
+
+/** Reads a file the auditor named, or throws VERIFY_INPUT_UNREADABLE naming the flag. */
+export async function readInputFile(path: string, what: string, maxBytes = MAX_SMALL_FILE_BYTES): Promise<Uint8Array> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : code === 'EISDIR' ? 'is a directory' : 'cannot be read';
+    throw new VerifyInputError('VERIFY_INPUT_UNREADABLE', `${what} ${path} ${why}`, { details: { path } });
+  }
+  if (bytes.byteLength > maxBytes) {
+    throw new VerifyInputError('VERIFY_INPUT_UNREADABLE', `${what} ${path} is larger than ${maxBytes} bytes`, { details: { path } });
+  }
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function utf8(bytes: Uint8Array, what: string, path: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new VerifyInputError('VERIFY_INPUT_UNREADABLE', `${what} ${path} is not UTF-8 text`, { details: { path } });
+  }
+}
+
+/** Reads and strictly parses the receipt file (RECEIPT_MALFORMED / RECEIPT_VERSION exit 2). */
+export async function loadReceipt(path: string): Promise<Receipt> {
+  const text = utf8(await readInputFile(path, 'receipt', MAX_RECEIPT_BYTES), 'receipt', path);
+  return parseReceipt(text);
+}
+
+/** The --pcrN flags verify-receipt offers (the image, kernel, application, role, instance, signer). */
+export const PCR_FLAG_INDICES: readonly number[] = [0, 1, 2, 3, 4, 8];
+
+/** Where expected PCRs come from; exactly one source must be given. */
+export interface MeasurementSources {
+  measurements?: string;
+  pcrFlags: ReadonlyMap<number, string>;
+  policy?: string;
+}
+
+/**
+ * Builds the expected measurements from exactly one source. None at all is
+ * VERIFY_NO_EXPECTED_MEASUREMENTS (exit 2): a receipt is never verified against nothing.
+ */
+export async function loadExpectedMeasurements(src: MeasurementSources): Promise<ExpectedMeasurements> {
+  const given = [src.measurements !== undefined, src.pcrFlags.size > 0, src.policy !== undefined].filter(Boolean).length;
+  if (given === 0) {
+    throw new VerifyInputError('VERIFY_NO_EXPECTED_MEASUREMENTS', 'no expected measurements: refusing to verify a receipt against nothing', {
+      hint: 'pass --measurements measurements.json (from `attested-pack eif build`), --pcr0/--pcr1/--pcr2 HEX, or --policy KEY-POLICY.json',
+    });
+  }
+  if (given > 1) throw new UsageError('--measurements, --pcrN and --policy are alternatives: pass exactly one of them');
+
+  if (src.measurements !== undefined) {
+    const m = parseMeasurements(utf8(await readInputFile(src.measurements, '--measurements'), '--measurements', src.measurements), src.measurements);
+    const pcrs = new Map<number, string[]>([
+      [0, [m.PCR0]],
+      [1, [m.PCR1]],
+      [2, [m.PCR2]],
+    ]);
+    if (m.PCR8 !== undefined) pcrs.set(8, [m.PCR8]);
+    return { source: src.measurements, alternatives: [{ label: '', pcrs }] };
+  }
+
+  if (src.pcrFlags.size > 0) {
+    const pcrs = new Map<number, string[]>();
+    for (const [i, hex] of src.pcrFlags) {
+      const h = normalizePcrHex(hex);
+      if (h === null) throw new UsageError(`--pcr${i} must be 96 hex characters (SHA-384), got ${hex.length} characters`);
+      pcrs.set(i, [h]);
+    }
+    return { source: '--pcr flags', alternatives: [{ label: '', pcrs }] };
+  }
+
+  const path = src.policy!;
+  const text = utf8(await readInputFile(path, '--policy'), '--policy', path);
+  const sets = pcrConditionsFromPolicy(unwrapGetKeyPolicy(text, path));
+  if (sets.length === 0) {
+    throw new VerifyInputError('VERIFY_NO_EXPECTED_MEASUREMENTS', `key policy ${path} pins no measurements (no kms:RecipientAttestation:* StringEquals condition in an Allow statement)`, {
+      hint: 'such a key does not require an attested enclave; pass --measurements instead',
+    });
+  }
+  return {
+    source: `key policy ${path}`,
+    alternatives: sets.map((s) => ({
+      label: sets.length === 1 ? '' : s.sid !== undefined ? `statement "${s.sid}"` : `statement ${s.index}`,
+      pcrs: new Map(Object.entries(s.pcrs).map(([i, values]) => [Number(i), values])),
+    })),
+  };
+}
+
+/** Accepts a key policy document, or the `aws kms get-key-policy` output that wraps it as a string. */
+function unwrapGetKeyPolicy(text: string, path: string): unknown {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new VerifyInputError('VERIFY_INPUT_UNREADABLE', `--policy ${path} is not valid JSON`, { details: { path } });
+  }
+  if (typeof doc === 'object' && doc !== null && typeof (doc as { Policy?: unknown }).Policy === 'string' && !('Statement' in doc)) {
+    try {
+      return JSON.parse((doc as { Policy: string }).Policy);
+    } catch {
+      throw new VerifyInputError('VERIFY_INPUT_UNREADABLE', `--policy ${path}: its "Policy" string is not valid JSON`, { details: { path } });
+    }
+  }
+  return doc;
+}
+
+/** Reads the artifact file as bytes (its sha256 is over the exact bytes). */
+export async function loadArtifact(path: string): Promise<{ path: string; bytes: Uint8Array }> {
+  return { path, bytes: await readInputFile(path, '--artifact', MAX_ARTIFACT_BYTES) };
+}
+
+/**
+ * The artifact verify key from --verify-key (base64 SPKI or PEM) or --kms-public-key FILE
+ * (DER, PEM, base64, or `aws kms get-public-key` JSON output).
+ */
+export async function loadVerifyKey(opts: { verifyKey?: string; kmsPublicKey?: string }): Promise<{ source: string; key: VerifyKey } | undefined> {
+  if (opts.verifyKey !== undefined && opts.kmsPublicKey !== undefined) {
+    throw new UsageError('--verify-key and --kms-public-key are alternatives: pass one of them');
+  }
+  if (opts.verifyKey !== undefined) return { source: '--verify-key', key: importVerifyKey(opts.verifyKey) };
+  if (opts.kmsPublicKey === undefined) return undefined;
+  const path = opts.kmsPublicKey;
+  const bytes = await readInputFile(path, '--kms-public-key');
+  const text = Buffer.from(bytes).toString('utf8').trim();
+  let input: string | Uint8Array = bytes;
+  if (text.startsWith('{')) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      throw new VerifyInputError('VERIFY_INPUT_UNREADABLE', `--kms-public-key ${path} is not valid JSON`, { details: { path } });
+    }
+    const pk = (doc as { PublicKey?: unknown } | null)?.PublicKey;
+    if (typeof pk !== 'string') {
+      throw new VerifyInputError('VERIFY_INPUT_UNREADABLE', `--kms-public-key ${path} has no "PublicKey" field (expected \`aws kms get-public-key\` output)`, {
+        details: { path },
+      });
+    }
+    input = pk;
+  } else if (text.startsWith('-----BEGIN')) {
+    input = text;
+  } else if (/^[A-Za-z0-9+/=\s]+$/.test(text)) {
+    input = text.replace(/\s+/g, '');
+  }
+  return { source: `--kms-public-key ${path}`, key: importVerifyKey(input) };
+}
+
+/** The trust anchors: the pinned AWS Nitro root G1, or the --root PEM files instead. */
+export async function loadTrustedRoots(paths: readonly string[]): Promise<TrustedRoot[]> {
+  if (paths.length === 0) return [awsNitroRootG1()];
+  const roots: TrustedRoot[] = [];
+  for (const p of paths) roots.push(trustedRootFromPem(utf8(await readInputFile(p, '--root'), '--root', p)));
+  return roots;
+}
+
+/** --nonce: non-empty hex (any case, optional 0x), returned lower-case. */
+export function parseNonceFlag(value: string): string {
+  const hex = normalizeHex(value);
+  const bytes = fromHex(hex);
+  if (bytes === undefined || bytes.byteLength === 0 || bytes.byteLength > 1024) {
+    throw new UsageError(`--nonce must be 1..1024 bytes of hex, got ${JSON.stringify(value.slice(0, 40))}`);
+  }
+  return hex;
+}
+
+/** --at: an ISO-8601 time with a zone (`2026-03-22T10:00:00Z`, `…+02:00`) or a date (UTC midnight). */
+export function parseAtFlag(value: string): number {
+  const ok = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/.test(value);
+  const t = ok ? Date.parse(value) : NaN;
+  if (!Number.isFinite(t)) {
+    throw new UsageError(`--at must be an ISO-8601 time with a zone, e.g. 2026-03-22T10:00:00Z, got ${JSON.stringify(value)}`);
+  }
+  return t;
+}
+
+/** --commit: 7..64 hex digits. */
+export function parseCommitFlag(value: string): string {
+  if (!/^[0-9a-fA-F]{7,64}$/.test(value)) throw new UsageError(`--commit must be a commit id (7 to 64 hex digits), got ${JSON.stringify(value)}`);
+  return value.toLowerCase();
+}
+
+/** --expect-key: a KMS key or alias ARN. */
+export function parseExpectKey(value: string): string {
+  if (!KMS_ARN.test(value)) throw new UsageError(`--expect-key must be a KMS key or alias ARN, got ${JSON.stringify(value)}`);
+  return value;
+}
