@@ -159,7 +159,9 @@ class Reader {
         return -1n - this.argument(info, at);
       case 2: {
         const n = this.length(info, at, 1);
-        const out = this.bytes.slice(this.pos, this.pos + n);
+        // Always a fresh, plain Uint8Array (Buffer#slice would return a view into the input).
+        const out = new Uint8Array(n);
+        out.set(this.bytes.subarray(this.pos, this.pos + n));
         this.pos += n;
         return out;
       }

@@ -87,8 +87,8 @@ export async function verifyAttestationDocument(bytes: Uint8Array, options: Veri
   const root = selectTrustedRoot(payload.cabundle, options.trustedRoots);
   const chain = buildChain(payload.certificate, payload.cabundle, root);
   checkAlgorithms(chain);
-  checkProfiles(chain);
   checkLinks(chain);
+  checkProfiles(chain);
   checkValidity(chain, policy.at);
   checkDocumentSignature(chain[0], cose.protectedBytes, cose.payload, cose.signature);
   checkFreshness(payload.timestamp, policy);
