@@ -1,0 +1,222 @@
+/**
+ * The `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` value format (sops aes/cipher.go): AES-256-GCM
+ * with a 32-byte IV, the tree path as AAD, and a type tag that says how to read the plaintext.
+ * One `ValueCipher` is built per file so the AES key object is derived once, not per value.
+ */
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
+import { zeroize } from '../../common/bytes.js';
+import { SopsError, describePath } from './errors.js';
+import {
+  goAtoi,
+  goFormatFloatF,
+  goFormatRfc3339Nano,
+  goParseBool,
+  goParseFloat,
+  goParseRfc3339,
+} from './go-format.js';
+import { SopsBytes, SopsComment, SopsFloat, SopsInt, SopsMap, SopsTime, type SopsValue } from './tree.js';
+
+/** sops' IV length (aes/cipher.go nonceSize). */
+export const IV_LENGTH = 32;
+/** GCM tag length. */
+export const TAG_LENGTH = 16;
+/** Data key length (AES-256). */
+export const DATA_KEY_LENGTH = 32;
+
+/** The `type:` values sops writes. */
+export type SopsValueType = 'str' | 'int' | 'float' | 'bool' | 'bytes' | 'time' | 'comment';
+
+const VALUE_TYPES: ReadonlySet<string> = new Set(['str', 'int', 'float', 'bool', 'bytes', 'time', 'comment']);
+
+// Go's regexp: greedy, anchored at the start only; `.` does not match a newline.
+const ENC_PATTERN = /^ENC\[AES256_GCM,data:([^\n]+),iv:([^\n]+),tag:([^\n]+),type:([^\n]+)\]/;
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** The four fields of an `ENC[...]` string, base64-decoded. */
+export interface EncryptedValue {
+  data: Buffer;
+  iv: Buffer;
+  tag: Buffer;
+  type: SopsValueType;
+}
+
+/** True when a string has the `ENC[AES256_GCM,` shape (used for comments, which may be plaintext). */
+export function looksEncrypted(s: string): boolean {
+  return ENC_PATTERN.test(s);
+}
+
+function b64(field: string, value: string, path: readonly string[]): Buffer {
+  if (!B64.test(value)) {
+    throw new SopsError('SOPS_BAD_VALUE', `encrypted value at ${describePath(path)} has invalid base64 in its ${field}`, {
+      details: { path: [...path], field },
+    });
+  }
+  return Buffer.from(value, 'base64');
+}
+
+/** Parses an `ENC[...]` string strictly (32-byte IV, 16-byte tag, known type). */
+export function parseEncryptedValue(s: string, path: readonly string[]): EncryptedValue {
+  const m = ENC_PATTERN.exec(s);
+  if (!m) {
+    throw new SopsError('SOPS_BAD_VALUE', `value at ${describePath(path)} should be encrypted but does not match sops' ENC[AES256_GCM,...] format`, {
+      hint: 'the file was edited by hand or the value is plaintext; re-encrypt it with sops',
+      details: { path: [...path] },
+    });
+  }
+  const type = m[4];
+  if (!VALUE_TYPES.has(type)) {
+    throw new SopsError('SOPS_BAD_VALUE', `encrypted value at ${describePath(path)} has an unknown type ${JSON.stringify(type.slice(0, 32))}`, {
+      details: { path: [...path] },
+    });
+  }
+  const data = b64('data', m[1], path);
+  const iv = b64('iv', m[2], path);
+  const tag = b64('tag', m[3], path);
+  if (iv.length !== IV_LENGTH) {
+    throw new SopsError('SOPS_BAD_VALUE', `encrypted value at ${describePath(path)} has a ${iv.length}-byte IV; sops always writes ${IV_LENGTH}`, {
+      details: { path: [...path], ivLength: iv.length },
+    });
+  }
+  if (tag.length !== TAG_LENGTH) {
+    throw new SopsError('SOPS_BAD_VALUE', `encrypted value at ${describePath(path)} has a ${tag.length}-byte tag; AES-GCM tags are ${TAG_LENGTH}`, {
+      details: { path: [...path], tagLength: tag.length },
+    });
+  }
+  return { data, iv, tag, type: type as SopsValueType };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Decodes UTF-8 strictly; undefined for invalid sequences (then the value stays bytes). */
+export function decodeUtf8(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The bytes sops encrypts and hashes for a leaf (`sops.ToBytes` + aes/cipher.go serialisation). */
+export function valueToBytes(v: SopsValue): { type: SopsValueType; bytes: Buffer } {
+  if (typeof v === 'string') return { type: 'str', bytes: Buffer.from(v, 'utf8') };
+  if (typeof v === 'boolean') return { type: 'bool', bytes: Buffer.from(v ? 'True' : 'False') };
+  if (v instanceof SopsInt) return { type: 'int', bytes: Buffer.from(v.value.toString()) };
+  if (v instanceof SopsFloat) return { type: 'float', bytes: Buffer.from(goFormatFloatF(v.value)) };
+  if (v instanceof SopsBytes) return { type: v.type, bytes: Buffer.from(v.bytes) };
+  if (v instanceof SopsTime) return { type: 'time', bytes: Buffer.from(v.text) };
+  if (v instanceof SopsComment) return { type: 'comment', bytes: Buffer.from(v.text, 'utf8') };
+  throw new TypeError('not a leaf');
+}
+
+/** Encrypts and decrypts leaves with one data key. Call `destroy()` when done (drops the key object). */
+export class ValueCipher {
+  #key: KeyObject | undefined;
+
+  constructor(dataKey: Uint8Array) {
+    if (dataKey.length !== DATA_KEY_LENGTH) {
+      throw new SopsError('SOPS_NO_KEY', `the recovered data key is ${dataKey.length} bytes; sops data keys are ${DATA_KEY_LENGTH}`);
+    }
+    this.#key = createSecretKey(Buffer.from(dataKey));
+  }
+
+  private key(): KeyObject {
+    if (!this.#key) throw new SopsError('SOPS_NO_KEY', 'the data key was already released');
+    return this.#key;
+  }
+
+  /** Releases the key object; later calls fail. */
+  destroy(): void {
+    this.#key = undefined;
+  }
+
+  /** Authenticates and decrypts; the caller owns (and must zero) the returned plaintext. */
+  open(ev: EncryptedValue, aad: string, path: readonly string[]): Buffer {
+    try {
+      const d = createDecipheriv('aes-256-gcm', this.key(), ev.iv, { authTagLength: TAG_LENGTH });
+      d.setAAD(Buffer.from(aad, 'utf8'));
+      d.setAuthTag(ev.tag);
+      const head = d.update(ev.data);
+      const tail = d.final();
+      if (tail.length === 0) return head;
+      const out = Buffer.concat([head, tail]);
+      zeroize(head, tail);
+      return out;
+    } catch (err) {
+      if (err instanceof SopsError) throw err;
+      throw new SopsError('SOPS_BAD_VALUE', `encrypted value at ${describePath(path)} failed authentication (wrong key, wrong path or tampered)`, {
+        details: { path: [...path] },
+      });
+    }
+  }
+
+  /** Decrypts an `ENC[...]` string to its typed value; `""` stays `""` as in sops. */
+  decrypt(s: string, aad: string, path: readonly string[]): SopsValue {
+    if (s === '') return '';
+    const ev = parseEncryptedValue(s, path);
+    const pt = this.open(ev, aad, path);
+    try {
+      return decodeTyped(ev.type, pt, path);
+    } finally {
+      zeroize(pt);
+    }
+  }
+
+  /** Encrypts bytes of a given type; empty input gives `""` (sops never encrypts empty values). */
+  seal(type: SopsValueType, plaintext: Uint8Array, aad: string, iv: Uint8Array): string {
+    if (plaintext.length === 0) return '';
+    if (iv.length !== IV_LENGTH) {
+      throw new SopsError('SOPS_ENCRYPT_FAILED', `IVs must be ${IV_LENGTH} bytes, got ${iv.length}`);
+    }
+    const c = createCipheriv('aes-256-gcm', this.key(), iv, { authTagLength: TAG_LENGTH });
+    c.setAAD(Buffer.from(aad, 'utf8'));
+    const ct = Buffer.concat([c.update(plaintext), c.final()]);
+    const tag = c.getAuthTag();
+    return `ENC[AES256_GCM,data:${ct.toString('base64')},iv:${Buffer.from(iv).toString('base64')},tag:${tag.toString('base64')},type:${type}]`;
+  }
+}
+
+/** Reads decrypted bytes as the typed value (aes/cipher.go Decrypt's switch on type). */
+export function decodeTyped(type: SopsValueType, pt: Buffer, path: readonly string[]): SopsValue {
+  const bad = (what: string): SopsError =>
+    new SopsError('SOPS_BAD_VALUE', `encrypted value at ${describePath(path)} is not a valid ${what}`, {
+      details: { path: [...path], type },
+    });
+  switch (type) {
+    case 'str': {
+      const s = decodeUtf8(pt);
+      return s === undefined ? new SopsBytes(Uint8Array.from(pt), 'str') : s;
+    }
+    case 'bytes':
+      return new SopsBytes(Uint8Array.from(pt), 'bytes');
+    case 'comment': {
+      const s = decodeUtf8(pt);
+      if (s === undefined) throw bad('UTF-8 comment');
+      return new SopsComment(s);
+    }
+    case 'int': {
+      const v = goAtoi(pt.toString('latin1'));
+      if (v === undefined) throw bad('64-bit integer');
+      return new SopsInt(v);
+    }
+    case 'float': {
+      const v = goParseFloat(pt.toString('latin1'));
+      if (v === undefined) throw bad('float');
+      return new SopsFloat(v);
+    }
+    case 'bool': {
+      const v = goParseBool(pt.toString('latin1'));
+      if (v === undefined) throw bad('boolean');
+      return v;
+    }
+    case 'time': {
+      const t = goParseRfc3339(pt.toString('latin1'));
+      if (t === undefined) throw bad('RFC 3339 time');
+      return new SopsTime(goFormatRfc3339Nano(t));
+    }
+  }
+}
+
+/** Type guard: a plain map (used by walkers). */
+export function isMap(v: SopsValue): v is SopsMap {
+  return v instanceof SopsMap;
+}

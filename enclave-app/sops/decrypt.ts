@@ -1,0 +1,143 @@
+/**
+ * Decrypting a SOPS file, as named steps in order:
+ *   1. load the store and take out the metadata      (loadEncryptedFile, parseMetadata)
+ *   2. refuse files without a MAC                    (SOPS_NO_MAC — before any key is used)
+ *   3. recover the data key from the master keys     (recoverDataKey)
+ *   4. decrypt every value, recomputing the MAC      (decryptBranches)
+ *   5. decrypt the stored MAC and compare            (verifyMac — always; there is no opt-out)
+ * The data key lives in one Buffer that is zeroed in `finally`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { zeroize } from '../../common/bytes.js';
+import { ValueCipher } from './cipher.js';
+import { recoverDataKey, type SopsKeySources } from './data-key.js';
+import { SopsError } from './errors.js';
+import { goFormatRfc3339, goParseRfc3339 } from './go-format.js';
+import {
+  parseMetadata,
+  type AgeMasterKey,
+  type KmsMasterKey,
+  type PgpMasterKey,
+  type SopsFormat,
+  type SopsMetadata,
+} from './metadata.js';
+import { EncryptionRules } from './rules.js';
+import { loadEncryptedFile } from './stores/index.js';
+import { type SopsMap } from './tree.js';
+import { decryptBranches } from './walk.js';
+
+/** A decrypted file: the ordered plaintext branches (one per YAML document) and the verified metadata. */
+export interface SopsDecrypted {
+  format: SopsFormat;
+  branches: SopsMap[];
+  metadata: SopsMetadata;
+}
+
+/** Metadata of an encrypted file, read without any key (what the pipeline needs before calling KMS). */
+export interface SopsFileMetadata extends SopsMetadata {
+  format: SopsFormat;
+  /** False when `mac` is missing or empty (such a file will fail to decrypt with SOPS_NO_MAC). */
+  macPresent: boolean;
+  /** Every KMS entry of every group, in file order. */
+  kms: KmsMasterKey[];
+  /** Every age entry of every group. */
+  age: AgeMasterKey[];
+  /** Every PGP entry of every group. */
+  pgp: PgpMasterKey[];
+}
+
+function wrapUnexpected(err: unknown): never {
+  if (err instanceof SopsError) throw err;
+  throw new SopsError('SOPS_INTERNAL', 'unexpected error while reading the sops file', {
+    cause: err,
+    hint: 'this is a bug in attested-pack; re-run with ATTESTED_PACK_DEBUG=1 and report it',
+  });
+}
+
+function load(bytes: Uint8Array, format: SopsFormat): { branches: SopsMap[]; metadata: SopsMetadata } {
+  try {
+    const file = loadEncryptedFile(bytes, format);
+    return { branches: file.branches, metadata: parseMetadata(file.metadata) };
+  } catch (err) {
+    return wrapUnexpected(err);
+  }
+}
+
+/** Reads the metadata of an encrypted file without decrypting anything. */
+export function readSopsMetadata(bytes: Uint8Array, format: SopsFormat): SopsFileMetadata {
+  const { metadata } = load(bytes, format);
+  const all = metadata.keyGroups.flat();
+  return {
+    ...metadata,
+    format,
+    macPresent: metadata.mac !== '',
+    kms: all.filter((k): k is KmsMasterKey => k.type === 'kms'),
+    age: all.filter((k): k is AgeMasterKey => k.type === 'age'),
+    pgp: all.filter((k): k is PgpMasterKey => k.type === 'pgp'),
+  };
+}
+
+/** The AAD of the MAC: `lastmodified` re-formatted the way Go prints RFC 3339. */
+export function macAad(lastModified: string): string {
+  const t = goParseRfc3339(lastModified);
+  if (!t) throw new SopsError('SOPS_BAD_METADATA', 'lastmodified is not an RFC 3339 time');
+  return goFormatRfc3339(t);
+}
+
+function requireMac(md: SopsMetadata): void {
+  if (md.mac === '') {
+    throw new SopsError('SOPS_NO_MAC', 'the file has no MAC, so its integrity cannot be checked', {
+      hint: 'sops refuses such files too; re-encrypt the file with sops to add a MAC',
+    });
+  }
+}
+
+function verifyMac(cipher: ValueCipher, md: SopsMetadata, computedHex: string): void {
+  let stored: unknown;
+  try {
+    stored = cipher.decrypt(md.mac, macAad(md.lastModified), ['sops', 'mac']);
+  } catch {
+    throw new SopsError('SOPS_MAC_MISMATCH', 'the MAC could not be decrypted (lastmodified or the MAC was changed, or the data key is wrong)');
+  }
+  const a = Buffer.from(typeof stored === 'string' ? stored : '', 'utf8');
+  const b = Buffer.from(computedHex, 'utf8');
+  if (a.length !== b.length || !timingSafeEqual(a, b)) {
+    throw new SopsError('SOPS_MAC_MISMATCH', 'MAC mismatch: the file was modified after it was encrypted', {
+      hint: 'a value, key name, comment position or lastmodified was changed; restore the file from version control',
+    });
+  }
+}
+
+function decryptLoaded(branches: SopsMap[], metadata: SopsMetadata, dataKey: Uint8Array, format: SopsFormat): SopsDecrypted {
+  const cipher = new ValueCipher(dataKey);
+  try {
+    const rules = new EncryptionRules(metadata.rule);
+    const walked = decryptBranches(branches, cipher, rules, metadata.macOnlyEncrypted);
+    verifyMac(cipher, metadata, walked.macHex);
+    return { format, branches: walked.branches, metadata };
+  } catch (err) {
+    return wrapUnexpected(err);
+  } finally {
+    cipher.destroy();
+  }
+}
+
+/** Decrypts a SOPS file with the given key sources; the MAC is always verified. */
+export async function decryptSops(bytes: Uint8Array, format: SopsFormat, keys: SopsKeySources): Promise<SopsDecrypted> {
+  const { branches, metadata } = load(bytes, format);
+  requireMac(metadata);
+  let dataKey: Uint8Array | undefined;
+  try {
+    dataKey = await recoverDataKey(metadata, keys);
+    return decryptLoaded(branches, metadata, dataKey, format);
+  } finally {
+    zeroize(dataKey);
+  }
+}
+
+/** Decrypts with an already known data key (32 bytes; not zeroed here, the caller owns it). */
+export function decryptSopsWithDataKey(bytes: Uint8Array, format: SopsFormat, dataKey: Uint8Array): SopsDecrypted {
+  const { branches, metadata } = load(bytes, format);
+  requireMac(metadata);
+  return decryptLoaded(branches, metadata, dataKey, format);
+}
