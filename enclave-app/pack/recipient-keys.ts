@@ -1,0 +1,95 @@
+/**
+ * The enclave's ephemeral RSA-2048 recipient keys for KMS `Recipient` calls.
+ *
+ * Generating RSA-2048 costs about 0.2 s of CPU, so a key per pack would cap throughput at a few
+ * packs per second per core. Instead a key is used for at most `maxUses` packs or `maxAgeMs`
+ * (default 1,000 uses / 5 minutes), and its successor is generated in the background (libuv's
+ * thread pool) so rotation never blocks a pack. `maxUses: 1` gives a fresh key per pack.
+ * Keys live only in enclave memory and are never exported.
+ */
+import { generateKeyPair, type KeyObject } from 'node:crypto';
+
+export interface RecipientKey {
+  /** Monotonic number of this key since start (for logs and tests; not secret). */
+  readonly serial: number;
+  readonly privateKey: KeyObject;
+  /** SubjectPublicKeyInfo DER: what goes into the attestation document's `public_key`. */
+  readonly spkiDer: Uint8Array;
+  readonly createdAt: number;
+}
+
+export interface RecipientKeyRingOptions {
+  maxUses?: number;
+  maxAgeMs?: number;
+  modulusLength?: 2048 | 3072 | 4096;
+  now?: () => number;
+}
+
+/** Hands out recipient keys, rotating by use count and age, with the next key pre-generated. */
+export class RecipientKeyRing {
+  private current: { key: RecipientKey; uses: number } | undefined;
+  private next: Promise<RecipientKey> | undefined;
+  private serial = 0;
+  private readonly maxUses: number;
+  private readonly maxAgeMs: number;
+  private readonly modulusLength: number;
+  private readonly now: () => number;
+
+  constructor(options: RecipientKeyRingOptions = {}) {
+    this.maxUses = options.maxUses ?? 1000;
+    this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
+    this.modulusLength = options.modulusLength ?? 2048;
+    this.now = options.now ?? Date.now;
+    if (!Number.isInteger(this.maxUses) || this.maxUses < 1) throw new RangeError('maxUses must be a positive integer');
+    if (!(this.maxAgeMs > 0)) throw new RangeError('maxAgeMs must be positive');
+  }
+
+  /** Starts generating the first key (call at boot so the first pack does not wait). */
+  warmUp(): void {
+    this.next ??= this.generate();
+  }
+
+  /** The key to use for one pack; counts one use and rotates when due. */
+  async acquire(): Promise<RecipientKey> {
+    const c = this.current;
+    if (c && c.uses < this.maxUses && this.now() - c.key.createdAt < this.maxAgeMs) {
+      c.uses++;
+      this.prefetchIfDue(c);
+      return c.key;
+    }
+    const key = await (this.next ?? this.generate());
+    this.next = undefined;
+    const fresh = { key, uses: 1 };
+    this.current = fresh;
+    this.prefetchIfDue(fresh);
+    return key;
+  }
+
+  /** Forgets every key (shutdown). */
+  clear(): void {
+    this.current = undefined;
+    this.next = undefined;
+  }
+
+  private prefetchIfDue(c: { key: RecipientKey; uses: number }): void {
+    // Start the successor once the current key is past half its life, or at once for single-use keys.
+    const halfUses = c.uses >= Math.ceil(this.maxUses / 2);
+    const halfAge = this.now() - c.key.createdAt >= this.maxAgeMs / 2;
+    if ((halfUses || halfAge || this.maxUses === 1) && !this.next) {
+      this.next = this.generate();
+      // An unobserved rejection would crash the process; the error resurfaces on acquire().
+      this.next.catch(() => undefined);
+    }
+  }
+
+  private generate(): Promise<RecipientKey> {
+    const serial = ++this.serial;
+    return new Promise((resolve, reject) => {
+      generateKeyPair('rsa', { modulusLength: this.modulusLength, publicExponent: 0x10001 }, (err, publicKey, privateKey) => {
+        if (err) return reject(err);
+        const spkiDer = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
+        resolve({ serial, privateKey, spkiDer, createdAt: this.now() });
+      });
+    });
+  }
+}

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { createPublicKey } from 'node:crypto';
+import { RecipientKeyRing } from '../../../enclave-app/pack/recipient-keys.js';
+
+describe('RecipientKeyRing', () => {
+  it('reuses one RSA-2048 key up to maxUses, then rotates to a different key', async () => {
+    const ring = new RecipientKeyRing({ maxUses: 3 });
+    const a = await ring.acquire();
+    const b = await ring.acquire();
+    const c = await ring.acquire();
+    const d = await ring.acquire();
+    expect(b).toBe(a);
+    expect(c).toBe(a);
+    expect(d).not.toBe(a);
+    expect(d.serial).toBeGreaterThan(a.serial);
+    const pub = createPublicKey({ key: Buffer.from(a.spkiDer), format: 'der', type: 'spki' });
+    expect(pub.asymmetricKeyType).toBe('rsa');
+    expect(pub.asymmetricKeyDetails?.modulusLength).toBe(2048);
+    ring.clear();
+  });
+
+  it('rotates by age with an injected clock', async () => {
+    let now = 1_000_000;
+    const ring = new RecipientKeyRing({ maxAgeMs: 1000, now: () => now });
+    const a = await ring.acquire();
+    now += 999;
+    expect(await ring.acquire()).toBe(a);
+    now += 1;
+    const b = await ring.acquire();
+    expect(b).not.toBe(a);
+    expect(Buffer.from(b.spkiDer).equals(Buffer.from(a.spkiDer))).toBe(false);
+    ring.clear();
+  });
+
+  it('gives a fresh key to every pack in single-use mode', async () => {
+    const ring = new RecipientKeyRing({ maxUses: 1 });
+    ring.warmUp();
+    const keys = [await ring.acquire(), await ring.acquire(), await ring.acquire()];
+    expect(new Set(keys.map((k) => Buffer.from(k.spkiDer).toString('hex'))).size).toBe(3);
+    ring.clear();
+  });
+
+  it('rejects nonsensical settings', () => {
+    expect(() => new RecipientKeyRing({ maxUses: 0 })).toThrow(RangeError);
+    expect(() => new RecipientKeyRing({ maxAgeMs: 0 })).toThrow(RangeError);
+  });
+});
