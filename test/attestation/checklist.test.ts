@@ -17,7 +17,7 @@ import { parseAttestationPayload } from '../../attestation/payload.js';
 import { P384_ORDER } from '../../attestation/es384.js';
 import { SingleUseNonces } from '../../attestation/nonces.js';
 import { signCoseSign1, type SimulatedChain, type SimulatedNsmPki } from '../../attestation/simulated-nsm.js';
-import { issueCertificate, keyIdentifier } from '../../attestation/x509-build.js';
+import { issueCertificate } from '../../attestation/x509-build.js';
 import { KEY_USAGE } from '../../attestation/x509.js';
 import {
   customChain,
@@ -188,6 +188,7 @@ describe('COSE / CBOR layer', () => {
     await expectCode(verifySim(cose([p, u, payload, [sig]])), 'ATTESTATION_BAD_COSE_STRUCTURE');
     const [gp, gu, gpay, gsig] = parts(gen);
     await expectCode(verifyGen(cose([gp, gu, null, gsig])), 'ATTESTATION_BAD_COSE_STRUCTURE');
+    await expectCode(verifyGen(cose([gp, gu, [gpay], gsig])), 'ATTESTATION_BAD_COSE_STRUCTURE');
   });
 
   it('#5 signature not 96 bytes, or DER-encoded', async () => {
@@ -297,6 +298,7 @@ describe('COSE / CBOR layer', () => {
     const [p, u, payload, sig] = parts(doc);
     const narrowed = encodeEntries(payloadEntries(doc).map(([k, v]) => [k, k === 'timestamp' ? new CborUint(1_000_000n, 4) : v]));
     expect(parseAttestationPayload(narrowed).timestamp).toBe(1_000_000);
+    expect(narrowed.length).toBe(payload.length - 4);
     await expectCode(verifySim(cose([p, u, narrowed, sig])), 'ATTESTATION_SIGNATURE_INVALID');
   });
 });
