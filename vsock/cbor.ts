@@ -177,22 +177,30 @@ export function decodeStrictCborOwned(bytes: Uint8Array, limits: CborLimits = {}
  * Returns a fresh Uint8Array the caller owns.
  */
 export function encodeStrictCbor(value: unknown, limits: CborLimits = {}): Uint8Array {
+  const view = encodeStrictCborTransient(value, limits);
+  const out = new Uint8Array(view.byteLength);
+  out.set(view);
+  return out;
+}
+
+/**
+ * Like `encodeStrictCbor` but returns cbor-x's own output buffer, valid only until the next
+ * encode: for callers that copy it at once (the frame encoder), saving an allocation.
+ */
+export function encodeStrictCborTransient(value: unknown, limits: CborLimits = {}): Uint8Array {
   let encoded: Uint8Array;
   try {
     encoded = encoder.encode(value);
   } catch (err) {
     throw new FrameError('FRAME_UNENCODABLE', 'value cannot be encoded as CBOR', { cause: err, category: 'internal' });
   }
-  // cbor-x reuses its output buffer between calls: copy before anything else encodes.
-  const out = new Uint8Array(encoded.byteLength);
-  out.set(encoded);
   try {
-    checkStrictCbor(out, limits);
+    checkStrictCbor(encoded, limits);
   } catch (err) {
     throw new FrameError('FRAME_UNENCODABLE', `value is outside the accepted CBOR subset (${(err as Error).message})`, {
       cause: err,
       category: 'internal',
     });
   }
-  return out;
+  return encoded;
 }

@@ -7,7 +7,7 @@
  * on the first bad frame: the caller closes the connection, because after a bad length there is no
  * way to find the next frame boundary.
  */
-import { decodeStrictCborOwned, encodeStrictCbor, type CborLimits } from './cbor.js';
+import { decodeStrictCborOwned, encodeStrictCborTransient, type CborLimits } from './cbor.js';
 import { FrameError } from './errors.js';
 
 /** Default maximum body size (16 MiB), the same as MAX_FRAME_BYTES in enclave-app/protocol.ts. */
@@ -40,7 +40,8 @@ function maxOf(options: FrameOptions): number {
 /** Encodes one value as a frame (length prefix + CBOR body). Throws FRAME_TOO_LARGE / FRAME_UNENCODABLE. */
 export function encodeFrame(value: unknown, options: FrameOptions = {}): Buffer {
   const max = maxOf(options);
-  const body = encodeStrictCbor(value, options);
+  // cbor-x's output is only valid until the next encode: it is copied into the frame right away.
+  const body = encodeStrictCborTransient(value, options);
   if (body.byteLength > max) {
     throw new FrameError('FRAME_TOO_LARGE', `frame body of ${body.byteLength} bytes exceeds the ${max}-byte limit`, {
       details: { bytes: body.byteLength, max },
@@ -87,12 +88,17 @@ export class FrameDecoder {
   push(chunk: Uint8Array): unknown[] {
     if (this.#failed) throw this.#failed;
     const out: unknown[] = [];
+    if (chunk.byteLength === 0) return out;
+    // One private copy per chunk (callers may reuse their buffers); frames that lie wholly
+    // inside it are decoded in place, frames spanning chunks are assembled from parts.
+    const data = new Uint8Array(chunk.byteLength);
+    data.set(chunk);
     let offset = 0;
     try {
-      while (offset < chunk.byteLength) {
+      while (offset < data.byteLength) {
         if (this.#bodyLength < 0) {
-          const take = Math.min(FRAME_HEADER_BYTES - this.#headerHave, chunk.byteLength - offset);
-          this.#header.set(chunk.subarray(offset, offset + take), this.#headerHave);
+          const take = Math.min(FRAME_HEADER_BYTES - this.#headerHave, data.byteLength - offset);
+          this.#header.set(data.subarray(offset, offset + take), this.#headerHave);
           this.#headerHave += take;
           offset += take;
           if (this.#headerHave < FRAME_HEADER_BYTES) break;
@@ -107,15 +113,19 @@ export class FrameDecoder {
           this.#bodyHave = 0;
           this.#chunks = [];
         }
-        const take = Math.min(this.#bodyLength - this.#bodyHave, chunk.byteLength - offset);
-        // Keep a copy (plain Uint8Array): callers may reuse their chunk buffers.
-        const part = new Uint8Array(take);
-        part.set(chunk.subarray(offset, offset + take));
+        const take = Math.min(this.#bodyLength - this.#bodyHave, data.byteLength - offset);
+        const part = data.subarray(offset, offset + take);
+        offset += take;
+        if (this.#bodyHave === 0 && take === this.#bodyLength) {
+          this.#headerHave = 0;
+          this.#bodyLength = -1;
+          out.push(decodeStrictCborOwned(part, this.#limits));
+          continue;
+        }
         this.#chunks.push(part);
         this.#bodyHave += take;
-        offset += take;
         if (this.#bodyHave === this.#bodyLength) {
-          const body = this.#chunks.length === 1 ? this.#chunks[0] : concat(this.#chunks, this.#bodyLength);
+          const body = concat(this.#chunks, this.#bodyLength);
           this.#headerHave = 0;
           this.#bodyLength = -1;
           this.#bodyHave = 0;

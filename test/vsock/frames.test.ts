@@ -47,7 +47,7 @@ const envelope = fc.record({
     fc.constant(null),
     fc.record({ nonce: fc.uint8Array({ maxLength: 64 }), note: fc.string({ maxLength: 40 }) }),
     fc.array(fc.integer(), { maxLength: 20 }),
-    fc.uint8Array({ maxLength: 3000 }),
+    fc.uint8Array({ maxLength: 600 }),
   ),
 });
 
