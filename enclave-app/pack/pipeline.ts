@@ -1,0 +1,240 @@
+/**
+ * The pack step, as a function of its ports. Read top to bottom, it is the order the data moves:
+ *
+ *   1. check the request                      5. merge into Clef's {namespace: {key: value}}
+ *   2. parse clef.yaml, resolve the scope      6. re-wrap into a Clef artifact v1 and sign it
+ *   3. attest our ephemeral recipient key      7. build the receipt claims, attest them
+ *   4. per scoped file, in parallel: attested  8. zero every buffer that held a key or plaintext
+ *      KMS Decrypt → data key → SOPS decrypt
+ *      with MAC check
+ *
+ * Only files inside the identity's scope are decrypted (extra files in the request are ignored
+ * and never reach KMS). Nothing returned holds plaintext: the artifact is ciphertext, the
+ * receipt holds hashes and ARNs.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { zeroize, toHex } from '../../common/bytes.js';
+import { buildReceipt, claimsDigest, serializeReceipt } from '../../attestation/receipt.js';
+import type { ReceiptClaims, ReceiptInput } from '../../attestation/receipt-types.js';
+import {
+  parseManifest,
+  resolvePackScope,
+  mergeScopedValues,
+  packArtifact,
+  createDigestSigner,
+  createEd25519Signer,
+  type ArtifactSigner,
+  type NamespaceValues,
+  type PackScope,
+  type ScopedCell,
+} from '../clef/index.js';
+import { decryptSops, readSopsMetadata, type SopsDecrypted } from '../sops/index.js';
+import type { KmsPort, RecipientMaterial } from '../kms/client.js';
+import type { PackRequest, PackResponse, SigningMode } from '../protocol.js';
+import type { RecipientKeyRing } from './recipient-keys.js';
+import { PackError } from './errors.js';
+import { toNamespaceValues } from './sops-to-clef.js';
+import { validatePackRequest } from './validate.js';
+
+/** The NSM as the pipeline needs it (real /dev/nsm or simulated). */
+export interface AttestPort {
+  attest(req: { userData?: Uint8Array; nonce?: Uint8Array; publicKey?: Uint8Array }): Promise<Uint8Array>;
+}
+
+/** How artifacts are signed, as configured on the enclave (the request picks the mode). */
+export interface SigningSetup {
+  /** KMS key (ECC_NIST_P256, Sign only) for mode `kms`. */
+  kmsKeyId?: string;
+  /** The unsealed Ed25519 key for mode `sealed` (see sealed-key.ts), with its SPKI and sealing key. */
+  sealed?: { privateKey: KeyObject; publicKeySpki: Uint8Array; sealKeyId: string };
+  /** Why sealed signing is unavailable, when it is (reported to the caller). */
+  sealedUnavailableReason?: string;
+}
+
+export interface PackPorts {
+  /** KMS bound to this request's forwarded credentials. */
+  kms: KmsPort;
+  nsm: AttestPort;
+  recipientKeys: RecipientKeyRing;
+  signing: SigningSetup;
+  /** Epoch milliseconds. */
+  now: () => number;
+  randomBytes?: (n: number) => Uint8Array;
+  /** Tool version recorded in the receipt. */
+  toolVersion: string;
+  /** Cache of KMS signing public keys (SPKI DER) by key ARN. */
+  publicKeyCache?: Map<string, Uint8Array>;
+}
+
+/** Runs one pack. Throws typed errors (PackError, ClefError, SopsError, KmsError, …). */
+export async function runPack(request: PackRequest, ports: PackPorts): Promise<PackResponse> {
+  // 1. The request is well-formed and within limits.
+  validatePackRequest(request);
+
+  // 2. clef.yaml → the scope: which cells to read and how to wrap the artifact.
+  const manifest = parseManifest(request.manifest.content);
+  const byPath = new Map(request.files.map((f) => [f.path, f.content]));
+  const scope = resolvePackScope(manifest, request.identity, request.environment, {
+    fileExists: (p) => byPath.has(p),
+  });
+
+  // 3. One attestation document carrying our recipient key serves every KMS call of this pack.
+  const key = await ports.recipientKeys.acquire();
+  const recipient: RecipientMaterial = {
+    attestationDocument: await ports.nsm.attest({ publicKey: key.spkiDer }),
+    privateKey: key.privateKey,
+    spkiDer: key.spkiDer,
+  };
+
+  // 4. Decrypt each scoped file (in parallel), recording the KMS keys that actually worked.
+  const sourceKeys = new Set<string>();
+  let decrypted: Array<{ cell: ScopedCell; result: SopsDecrypted }> = [];
+  let merged: { plaintext: Uint8Array; namespaces: string[]; keyCount: number } | undefined;
+  try {
+    decrypted = await Promise.all(
+      scope.files.map(async (cell) => ({
+        cell,
+        result: await decryptSops(byPath.get(cell.path)!, cell.format, {
+          kms: async (req) => {
+            const dataKey = await ports.kms.decryptForRecipient({
+              ciphertextBlob: req.ciphertextBlob,
+              keyId: req.arn,
+              ...(req.context ? { encryptionContext: req.context } : {}),
+              recipient,
+            });
+            sourceKeys.add(req.arn);
+            return dataKey;
+          },
+        }),
+      })),
+    );
+
+    // 5. Merge exactly the scope's values, in manifest order, as Clef serialises them.
+    const values: NamespaceValues[] = decrypted.map(({ cell, result }) => toNamespaceValues(cell, result));
+    merged = mergeScopedValues(scope, values);
+
+    // 6. Re-wrap and sign.
+    const signer = await signerFor(request.options.signing, ports);
+    const packed = await packArtifact({
+      identity: request.identity,
+      environment: request.environment,
+      plaintext: merged.plaintext,
+      envelope: scope.envelope,
+      wrapKey: async (dek, keyId) => {
+        const out = await ports.kms.encrypt({ keyId, plaintext: dek });
+        return { wrappedKey: out.ciphertextBlob, keyId: out.keyId };
+      },
+      ...(signer ? { signer: signer.signer } : {}),
+      ...(request.options.ttlSeconds === undefined ? {} : { ttlSeconds: request.options.ttlSeconds }),
+      now: ports.now,
+      ...(ports.randomBytes ? { randomBytes: ports.randomBytes } : {}),
+    });
+
+    // 7. The receipt: claims → SHA-384(JCS) as user_data, the caller's nonce as nonce.
+    const claims: ReceiptClaims = {
+      type: 'attested-pack/receipt-claims/v1',
+      request: {
+        identity: request.identity,
+        environment: request.environment,
+        commit: request.commit.toLowerCase(),
+        repository: request.repository,
+        nonce: toHex(request.nonce),
+        requestedBy: request.requestedBy,
+      },
+      inputs: receiptInputs(request, scope, decrypted),
+      keys: {
+        source: [...sourceKeys].sort(),
+        wrap: scope.envelope.kind === 'kms' ? (packed.artifact.envelope?.keyId ?? scope.envelope.keyId) : null,
+        ageRecipients: scope.envelope.kind === 'age' ? [...scope.envelope.recipients] : [],
+        sign: signer?.kmsKeyId ?? null,
+        seal: signer?.sealKeyId ?? null,
+        signingPublicKey: signer ? Buffer.from(signer.publicKeySpki).toString('base64') : null,
+      },
+      artifact: {
+        sha256: packed.sha256,
+        revision: packed.artifact.revision,
+        ciphertextHash: packed.artifact.ciphertextHash,
+        keyCount: merged.keyCount,
+        namespaces: merged.namespaces,
+        signatureAlgorithm: packed.artifact.signatureAlgorithm ?? null,
+      },
+      tool: { name: 'attested-pack', version: ports.toolVersion },
+      time: new Date(ports.now()).toISOString(),
+    };
+    const document = await ports.nsm.attest({ userData: claimsDigest(claims), nonce: request.nonce });
+    const receipt = buildReceipt(claims, document);
+    return { artifact: packed.bytes, receipt: new Uint8Array(Buffer.from(serializeReceipt(receipt), 'utf8')) };
+  } finally {
+    // 8. Plaintext buffers die here whatever happened above.
+    if (merged) zeroize(merged.plaintext);
+  }
+}
+
+/** The inputs list: clef.yaml first, then every decrypted SOPS file in manifest order. */
+function receiptInputs(
+  request: PackRequest,
+  scope: PackScope,
+  decrypted: ReadonlyArray<{ cell: ScopedCell; result: SopsDecrypted }>,
+): ReceiptInput[] {
+  const inputs: ReceiptInput[] = [
+    { path: request.manifest.path, role: 'manifest', ...digests(request.manifest.content) },
+  ];
+  const byPath = new Map(decrypted.map((d) => [d.cell.path, d]));
+  for (const cell of scope.files) {
+    const d = byPath.get(cell.path);
+    const content = request.files.find((f) => f.path === cell.path)!.content;
+    inputs.push({
+      path: cell.path,
+      role: 'sops',
+      ...digests(content),
+      sopsLastModified: d?.result.metadata.lastModified ?? readSopsMetadata(content, cell.format).lastModified,
+      namespace: cell.namespace,
+    });
+  }
+  return inputs;
+}
+
+/** SHA-256 and git blob id (`git hash-object`) of a file's bytes. */
+export function digests(content: Uint8Array): { sha256: string; gitBlobId: string } {
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  const gitBlobId = createHash('sha1').update(`blob ${content.byteLength}\0`).update(content).digest('hex');
+  return { sha256, gitBlobId };
+}
+
+interface ResolvedSigner {
+  signer: ArtifactSigner;
+  publicKeySpki: Uint8Array;
+  kmsKeyId?: string;
+  sealKeyId?: string;
+}
+
+/** The signer for the requested mode, or a clear error when that mode is not set up. */
+async function signerFor(mode: SigningMode, ports: PackPorts): Promise<ResolvedSigner | undefined> {
+  if (mode === 'none') return undefined;
+  if (mode === 'kms') {
+    const keyId = ports.signing.kmsKeyId;
+    if (!keyId) {
+      throw new PackError('PACK_SIGNING_NOT_CONFIGURED', 'KMS signing was requested but the enclave has no signing key configured', {
+        hint: 'start the enclave with --signing-kms-key ARN, or request signing "sealed" or "none"',
+      });
+    }
+    let spki = ports.publicKeyCache?.get(keyId);
+    if (!spki) {
+      spki = await ports.kms.getPublicKey(keyId);
+      ports.publicKeyCache?.set(keyId, spki);
+    }
+    const signer = createDigestSigner(async (digest) => (await ports.kms.signDigest({ keyId, digest })).signature, spki);
+    return { signer, publicKeySpki: spki, kmsKeyId: keyId };
+  }
+  const sealed = ports.signing.sealed;
+  if (!sealed) {
+    throw new PackError(
+      'PACK_SIGNING_NOT_READY',
+      `sealed signing was requested but the signing key is not unsealed${ports.signing.sealedUnavailableReason ? `: ${ports.signing.sealedUnavailableReason}` : ''}`,
+      {
+        hint: 'the sealed key unseals only inside an enclave whose measurements its KMS key policy names; regenerate the policy or use --signing kms',
+      },
+    );
+  }
+  return { signer: createEd25519Signer(sealed.privateKey), publicKeySpki: sealed.publicKeySpki, sealKeyId: sealed.sealKeyId };
+}
