@@ -103,7 +103,7 @@ export function issueCertificate(spec: CertificateSpec): Uint8Array {
     ...(extensions.length ? [tlv(0xa3, seq(...extensions))] : []),
   );
   const signature = cryptoSign(hash, tbs, { key: spec.signingKey, dsaEncoding: 'der' });
-  return seq(tbs, algId, bitString(signature));
+  return new Uint8Array(seq(tbs, algId, bitString(signature)));
 }
 
 function randomSerial(): Uint8Array {
