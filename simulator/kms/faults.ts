@@ -1,0 +1,60 @@
+/**
+ * Fault knobs for tests and benchmarks: a fixed latency before every answer, a
+ * ThrottlingException every Nth call, a 500 KMSInternalException every Nth call, and "stall"
+ * (accept the request and never answer until the simulator closes). Settable at start and at
+ * runtime; counting is per KMS call, in arrival order.
+ */
+import { KmsSimError } from './errors.js';
+
+/** The knobs; absent or 0 means off. */
+export interface KmsFaults {
+  latencyMs?: number;
+  throttleEveryN?: number;
+  failEveryN?: number;
+  stall?: boolean;
+}
+
+/** What to do with one call. */
+export type FaultAction = { kind: 'none' | 'throttle' | 'fail' | 'stall'; delayMs: number };
+
+/** Keeps the current knobs and the call counter. */
+export class FaultInjector {
+  private faults: Required<KmsFaults> = { latencyMs: 0, throttleEveryN: 0, failEveryN: 0, stall: false };
+  private calls = 0;
+
+  constructor(initial: KmsFaults = {}) {
+    this.set(initial);
+  }
+
+  /** Replaces the knobs (unspecified ones are turned off) and restarts the counter. */
+  set(f: KmsFaults): void {
+    const n = (name: string, v: number | undefined): number => {
+      if (v === undefined) return 0;
+      if (!Number.isInteger(v) || v < 0 || v > 3_600_000) {
+        throw new KmsSimError('KMS_SIM_BAD_CONFIG', `fault ${name} must be a whole number between 0 and 3600000, got ${String(v)}`);
+      }
+      return v;
+    };
+    this.faults = {
+      latencyMs: n('latencyMs', f.latencyMs),
+      throttleEveryN: n('throttleEveryN', f.throttleEveryN),
+      failEveryN: n('failEveryN', f.failEveryN),
+      stall: f.stall === true,
+    };
+    this.calls = 0;
+  }
+
+  get(): Required<KmsFaults> {
+    return { ...this.faults };
+  }
+
+  /** Decides the fate of the next call. Throttling is checked before failure when both hit. */
+  next(): FaultAction {
+    this.calls++;
+    const f = this.faults;
+    if (f.stall) return { kind: 'stall', delayMs: 0 };
+    if (f.throttleEveryN > 0 && this.calls % f.throttleEveryN === 0) return { kind: 'throttle', delayMs: f.latencyMs };
+    if (f.failEveryN > 0 && this.calls % f.failEveryN === 0) return { kind: 'fail', delayMs: f.latencyMs };
+    return { kind: 'none', delayMs: f.latencyMs };
+  }
+}
