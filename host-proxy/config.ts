@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { parseDocument } from 'yaml';
-import { ConfigError } from '../common/errors.js';
+import { ConfigError, isAttestedPackError } from '../common/errors.js';
+import { parseTransportUrl } from '../vsock/index.js';
 
 /** A static bearer token, stored as the SHA-256 of the token, and what it may pack. */
 export interface TokenRule {
@@ -53,7 +54,7 @@ export type CredentialsConfig =
 
 /** The KMS egress relay (what AWS's vsock-proxy does). */
 export interface RelayConfig {
-  /** Listener URL: `vsock://CID:PORT` (default port 8000), or `unix://` / `tcp://` for tests. */
+  /** Listener URL: `vsock://ANY:8000` by default (what the enclave dials as CID 3 port 8000), or `unix://` / `tcp://` for tests. */
   listen: string;
   /** The one upstream `host:port` this listener forwards to. */
   upstream: string;
@@ -115,7 +116,6 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const IDENTITY_OR_STAR = /^(\*|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)$/;
 const ENVIRONMENT_OR_STAR = /^(\*|[a-z][a-z0-9_-]*)$/;
 const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-const TRANSPORT_URL = /^(vsock:\/\/\d+:\d+|unix:\/\/\/.+|tcp:\/\/[^/:]+:\d+)$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 /** KMS endpoints the relay may forward to in production (regional, FIPS, China partition). */
 const KMS_HOST = /^kms(-fips)?\.[a-z]{2}(-[a-z]+)+-\d+\.amazonaws\.com(\.cn)?$/;
@@ -185,6 +185,18 @@ class Reader {
 
   optStringList(v: unknown, path: string, check: { re: RegExp; expected: string }): string[] | undefined {
     return v === undefined || v === null ? undefined : this.stringList(v, path, check);
+  }
+
+  /** A transport URL as vsock/ parses it (`vsock://CID:PORT`, `unix:///…`, `tcp://127.0.0.1:PORT`). */
+  optTransportUrl(v: unknown, path: string): string | undefined {
+    const url = this.optString(v, path);
+    if (url === undefined) return undefined;
+    try {
+      parseTransportUrl(url);
+    } catch (err) {
+      this.fail(path, isAttestedPackError(err) ? err.message : 'not a transport URL', 'use vsock://CID:PORT, unix:///path.sock or tcp://127.0.0.1:PORT');
+    }
+    return url;
   }
 }
 
@@ -266,7 +278,7 @@ export function parseProxyConfig(
 
   const e = r.optObject(raw.enclave, 'enclave', ENCLAVE_KEYS) ?? {};
   const enclave = {
-    url: r.optString(e.url, 'enclave.url', { re: TRANSPORT_URL, expected: 'vsock://CID:PORT, unix:///path.sock or tcp://HOST:PORT' }) ?? 'vsock://16:5000',
+    url: r.optTransportUrl(e.url, 'enclave.url') ?? 'vsock://16:5000',
     concurrency: r.int(e.concurrency, 'enclave.concurrency', 2, 1, 256),
     queueSize: r.int(e.queueSize, 'enclave.queueSize', 16, 0, 100_000),
     packTimeoutMs: 1000 * r.int(e.packTimeoutSeconds, 'enclave.packTimeoutSeconds', 120, 1, 3600),
@@ -395,7 +407,7 @@ function parseRelay(r: Reader, v: unknown, credentials: CredentialsConfig, insec
   const o = r.optObject(v, 'relay', ['listen', 'upstream', 'allowlist']);
   if (!o) return undefined;
   const region = credentials.source === 'none' ? undefined : credentials.region;
-  const listen = r.optString(o.listen, 'relay.listen', { re: TRANSPORT_URL, expected: 'vsock://CID:PORT, unix:///path.sock or tcp://HOST:PORT' }) ?? 'vsock://4294967295:8000';
+  const listen = r.optTransportUrl(o.listen, 'relay.listen') ?? 'vsock://ANY:8000';
   const upstream =
     r.optString(o.upstream, 'relay.upstream') ??
     (region ? `kms.${region}.amazonaws.com:443` : r.fail('relay.upstream', 'expected host:443 (or set credentials.region to default to kms.<region>.amazonaws.com:443)'));

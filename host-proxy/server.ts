@@ -144,6 +144,17 @@ export async function buildServer(config: ProxyConfig, deps: ServerDeps): Promis
   });
   await app.register(healthRoutes, { link, healthTimeoutMs: config.enclave.healthTimeoutMs, retryAfterSeconds: config.limits.retryAfterSeconds });
 
+  // Graceful shutdown. preClose: from now on every answer closes its connection, so keep-alive
+  // clients cannot hold the server open once their in-flight pack is answered. onClose (after
+  // the HTTP server stopped and in-flight requests were answered): drain, then drop the link.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    app.server.closeIdleConnections?.();
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   app.addHook('onClose', async () => {
     // Accepted packs finish before the enclave link goes away.
     await queue.drain();
