@@ -11,7 +11,7 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { decode as cborxDecode } from 'cbor-x';
 import * as pkijs from 'pkijs';
-import { SimulatedNsmPki, SimulatedNsmError, signCoseSign1 } from '../../attestation/simulated-nsm.js';
+import { SimulatedNsmPki, SimulatedNsmError, signCoseSign1, type AttestRequest } from '../../attestation/simulated-nsm.js';
 import { verifyAttestationDocument } from '../../attestation/verify.js';
 import { awsNitroRootG1 } from '../../attestation/roots.js';
 import { decodeCoseSign1 } from '../../attestation/cose.js';
@@ -254,7 +254,7 @@ describe('leaf lifetime and re-issue', () => {
   });
 
   it('refuses requests the real NSM would refuse', async () => {
-    const bad = [
+    const bad: AttestRequest[] = [
       { pcrs: { 32: SIM_PCRS[0] } },
       { pcrs: { 0: 'abcd' } },
       { pcrs: { 0: new Uint8Array(32) } },
