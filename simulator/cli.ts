@@ -1,7 +1,8 @@
 /** CLI commands of simulator/ (registered by cli/main.ts). */
 import type { Command } from 'commander';
+import { registerKmsSimCommand } from './kms/cli.js';
 
 /** Adds this module's commands to the program. */
-export function registerSimulatorCommands(_program: Command): void {
-  // Commands are added by the issue that builds this module.
+export function registerSimulatorCommands(program: Command): void {
+  registerKmsSimCommand(program);
 }
