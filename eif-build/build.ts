@@ -101,9 +101,6 @@ export async function buildEif(options: BuildEifOptions): Promise<BuildEifResult
     }
     user = userRamdisk(entries, epoch);
   }
-  inputs.bootstrapRamdisk = sha(await sha256Of(bootstrap));
-  inputs.userRamdisk = sha(await sha256Of(user));
-  Object.assign(inputs, options.extraBuildInputs ?? {});
 
   const metadata = buildMetadata({
     imageName: options.imageName ?? 'attested-pack-enclave',
@@ -116,6 +113,10 @@ export async function buildEif(options: BuildEifOptions): Promise<BuildEifResult
     { arch, kernel: blobs.kernel, cmdline: blobs.cmdline, metadata, ramdisks: [bootstrap, user], ...(options.signer ? { signer: options.signer } : {}) },
     options.outFile,
   );
+  // Sections in file order: kernel, cmdline, metadata, bootstrap ramdisk, user ramdisk[, signature].
+  inputs.bootstrapRamdisk = sha(written.sectionSha256[3]!);
+  inputs.userRamdisk = sha(written.sectionSha256[4]!);
+  Object.assign(inputs, options.extraBuildInputs ?? {});
   const buildInputs = Object.fromEntries(Object.entries(inputs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const measurements: Measurements = {
     PCR0: written.pcrs.PCR0,

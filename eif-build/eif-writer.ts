@@ -51,6 +51,8 @@ export interface WrittenEif {
   eifSha256: string;
   size: number;
   crc32: number;
+  /** SHA-256 of each section's data, in file order (kernel, cmdline, metadata, ramdisks…, signature). */
+  sectionSha256: string[];
   /** Set when an output file was written. */
   path?: string;
 }
@@ -100,13 +102,16 @@ export async function writeEif(contents: EifContents, outFile?: string): Promise
   let crcRest = 0;
   let restLength = 0;
   let ramdiskIndex = 0;
+  const sectionSha256: string[] = [];
   for (const s of sections) {
     const sh = encodeSectionHeader(s.type, s.source.size);
     crcRest = crc32(sh, crcRest);
+    const sectionHash = createHash('sha256');
     let n = 0;
     for await (const chunk of s.source.chunks()) {
       n += chunk.byteLength;
       crcRest = crc32(chunk, crcRest);
+      sectionHash.update(chunk);
       if (s.type === 'kernel' || s.type === 'cmdline') {
         h0.update(chunk);
         h1.update(chunk);
@@ -120,6 +125,7 @@ export async function writeEif(contents: EifContents, outFile?: string): Promise
     }
     if (s.type === 'ramdisk') ramdiskIndex++;
     restLength += sh.length + n;
+    sectionSha256.push(sectionHash.digest('hex'));
   }
   const pcr0 = h0.finish();
   const pcrs: EifPcrs = { PCR0: pcr0.toString('hex'), PCR1: h1.finish().toString('hex'), PCR2: h2.finish().toString('hex') };
@@ -128,6 +134,7 @@ export async function writeEif(contents: EifContents, outFile?: string): Promise
   if (contents.signer) {
     const sig = buildSignatureSection(pcr0, contents.signer.keyPem, contents.signer.certPem);
     sections.push({ type: 'signature', source: bufferSource(sig, 'signature') });
+    sectionSha256.push(createHash('sha256').update(sig).digest('hex'));
     pcrs.PCR8 = pcr8OfCertificate(typeof contents.signer.certPem === 'string' ? contents.signer.certPem : Buffer.from(contents.signer.certPem)).toString('hex');
   }
   const header = encodeHeader(contents.arch, sections.map((s) => s.source.size));
@@ -189,5 +196,5 @@ export async function writeEif(contents: EifContents, outFile?: string): Promise
   if (size !== EIF_HEADER_SIZE + restLength + (last.type === 'signature' ? 12 + last.source.size : 0)) {
     throw new EifError('EIF_INPUT_CHANGED', 'the written image size differs from the planned size');
   }
-  return { pcrs, eifSha256: sha.digest('hex'), size, crc32: crc, ...(outFile === undefined ? {} : { path: outFile }) };
+  return { pcrs, eifSha256: sha.digest('hex'), size, crc32: crc, sectionSha256, ...(outFile === undefined ? {} : { path: outFile }) };
 }

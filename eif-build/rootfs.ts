@@ -179,20 +179,29 @@ export async function entriesFromTree(dir: string): Promise<CpioEntry[]> {
   return withParentsSorted(entries);
 }
 
-/** Materialises a plan as a staged tree (for inspection, or for `eif build --rootfs DIR`). */
+/** Materialises a plan as a staged tree (for inspection, or for `eif build --rootfs DIR`); DIR must be new or empty. */
 export async function writeTree(plan: RootfsPlan, dir: string): Promise<void> {
-  for (const e of plan.entries) {
-    const target = join(dir, e.name);
-    if (e.kind === 'dir') {
-      await mkdir(target, { recursive: true });
-      await chmod(target, 0o755);
-    } else if (e.kind === 'symlink') {
-      await symlink(e.target, target);
-    } else {
-      const host = plan.files.find((f) => `rootfs${f.imagePath}` === e.name)?.hostPath;
-      if (host) await copyFile(host, target);
-      else await writeFile(target, e.name === 'cmd' ? plan.cmd : plan.env);
-      await chmod(target, e.mode);
+  try {
+    await mkdir(dir, { recursive: true });
+    if ((await readdir(dir)).length > 0) {
+      throw new EifError('EIF_ROOTFS', `${dir} is not empty`, { hint: 'write the tree into a new or empty directory' });
     }
+    for (const e of plan.entries) {
+      const target = join(dir, e.name);
+      if (e.kind === 'dir') {
+        await mkdir(target, { recursive: true });
+        await chmod(target, 0o755);
+      } else if (e.kind === 'symlink') {
+        await symlink(e.target, target);
+      } else {
+        const host = plan.files.find((f) => `rootfs${f.imagePath}` === e.name)?.hostPath;
+        if (host) await copyFile(host, target);
+        else await writeFile(target, e.name === 'cmd' ? plan.cmd : plan.env);
+        await chmod(target, e.mode);
+      }
+    }
+  } catch (err) {
+    if (err instanceof EifError) throw err;
+    throw new EifError('EIF_ROOTFS', `cannot write the rootfs tree to ${dir}`, { cause: err });
   }
 }

@@ -2,6 +2,7 @@
  * Test helpers for eif-build: paths, temp dirs, and an independent minimal newc reader used to
  * check our writer field by field (it shares no code with eif-build/cpio.ts).
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,9 +13,13 @@ export const vectorsDir = resolve(repoRoot, '../shared/vectors');
 export const eifVectorsDir = join(vectorsDir, 'eif');
 export const cliPath = join(repoRoot, 'dist/cli.mjs');
 
-/** Creates a temp dir and returns it with a cleanup function. */
-export async function tempDir(prefix = 'eif-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+/**
+ * Creates a temp dir and returns it with a cleanup function. `inMemory` puts it on /dev/shm when
+ * that tmpfs exists (tests that write the ~100 MB node runtime several times stay fast on slow disks).
+ */
+export async function tempDir(prefix = 'eif-test-', inMemory = false): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const base = inMemory && existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const dir = await mkdtemp(join(base, prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
