@@ -39,6 +39,8 @@ function git(repo: string, args: string[], input?: string): Promise<{ code: numb
         resolve({ code, stdout, stderr: stderr.toString('utf8').trim() });
       },
     );
+    // git may exit before reading its input (e.g. a bad repository): ignore EPIPE, the exit code tells.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(input ?? '');
   });
 }
