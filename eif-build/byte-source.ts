@@ -3,7 +3,7 @@
  * header and cpio headers need sizes before data) and can be read more than once (the writer
  * makes one pass to measure and one to write), in bounded chunks, never as one big buffer.
  */
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { EifError } from './errors.js';
 
 /** Chunk size for file reads: large enough for throughput, small enough for constant memory. */
@@ -78,4 +78,14 @@ export async function readAll(source: ByteSource): Promise<Buffer> {
   const parts: Uint8Array[] = [];
   for await (const c of source.chunks()) parts.push(c);
   return Buffer.concat(parts);
+}
+
+/** Writes all of `chunk` (a single write(2) may be short on some file systems). */
+export async function writeFully(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.byteLength) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+    if (bytesWritten <= 0) throw new Error('write made no progress');
+    off += bytesWritten;
+  }
 }

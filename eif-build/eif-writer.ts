@@ -11,7 +11,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { open, rename, unlink, mkdir, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { bufferSource, readAll, type ByteSource } from './byte-source.js';
+import { bufferSource, readAll, writeFully, type ByteSource } from './byte-source.js';
 import { crc32, crc32Combine } from './crc32.js';
 import { EifError } from './errors.js';
 import { CRC_OFFSET, EIF_HEADER_SIZE, encodeHeader, encodeSectionHeader, type EifArch, type SectionTypeName } from './header.js';
@@ -70,7 +70,7 @@ class BufferedFile {
   async write(chunk: Uint8Array): Promise<void> {
     if (chunk.byteLength >= this.buf.length) {
       await this.flush();
-      await this.fh.write(chunk);
+      await writeFully(this.fh, chunk);
       return;
     }
     if (this.used + chunk.byteLength > this.buf.length) await this.flush();
@@ -78,7 +78,7 @@ class BufferedFile {
     this.used += chunk.byteLength;
   }
   async flush(): Promise<void> {
-    if (this.used > 0) await this.fh.write(this.buf.subarray(0, this.used));
+    if (this.used > 0) await writeFully(this.fh, this.buf.subarray(0, this.used));
     this.used = 0;
   }
 }

@@ -2,7 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { ByteSource } from './byte-source.js';
+import { writeFully, type ByteSource } from './byte-source.js';
 
 /** Streams `source` into `path` (never half-written) and returns the SHA-256 hex of what was written. */
 export async function writeSourceToFile(source: ByteSource, path: string): Promise<string> {
@@ -13,7 +13,7 @@ export async function writeSourceToFile(source: ByteSource, path: string): Promi
   try {
     for await (const chunk of source.chunks()) {
       sha.update(chunk);
-      await fh.write(chunk);
+      await writeFully(fh, chunk);
     }
     await fh.sync();
     await fh.close();
