@@ -89,7 +89,8 @@ export function parseManifest(source: string | Uint8Array): ClefManifest {
   const lineCounter = new LineCounter();
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { lineCounter, prettyErrors: false });
+    // logLevel 'error': no process warnings from the enclave (e.g. for collection keys Clef would stringify).
+    doc = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: 'error' });
   } catch (err) {
     throw new ClefError('CLEF_MANIFEST_INVALID', 'clef.yaml is not valid YAML', {
       hint: 'check clef.yaml for syntax errors',

@@ -1,6 +1,7 @@
 // clef.yaml parsing with Clef's rules: a realistic manifest parses; every rule, broken, gives
 // CLEF_MANIFEST_INVALID naming the YAML path of the offending field.
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import YAML from 'yaml';
 import { ClefError, parseManifest, validateManifest } from '../../../enclave-app/clef/index.js';
 import {
@@ -237,5 +238,36 @@ describe('parseManifest: every rule, broken', () => {
   it('never lets anything but a ClefError escape on junk input', () => {
     const junk = ['{', ']', ': :', '!!binary x', '? [a]\n: b', 'version: !!int x', '*undefined_alias', '\t- x', '%YAML 9.9\n---\na: 1'];
     for (const text of junk) expect(catchClef(() => parseManifest(text)).code).toBe('CLEF_MANIFEST_INVALID');
+  });
+});
+
+describe('parseManifest: fuzzed text', () => {
+  it('only ever throws ClefError (400 mutations of a valid manifest)', () => {
+    const edit = fc.record({
+      at: fc.nat(),
+      remove: fc.integer({ min: 0, max: 12 }),
+      insert: fc.oneof(
+        fc.string({ maxLength: 6, unit: 'binary' }),
+        fc.constantFrom(':', '- ', '\n', '  ', '[', ']', '{', '}', '&a ', '*a', '!!str ', '~', '"', "'", '#', '? '),
+      ),
+    });
+    let accepted = 0;
+    fc.assert(
+      fc.property(fc.array(edit, { minLength: 1, maxLength: 3 }), (edits) => {
+        let text = REALISTIC_MANIFEST;
+        for (const e of edits) {
+          const at = e.at % (text.length + 1);
+          text = text.slice(0, at) + e.insert + text.slice(at + e.remove);
+        }
+        try {
+          parseManifest(text);
+          accepted++;
+        } catch (err) {
+          if (!(err instanceof ClefError) || err.code !== 'CLEF_MANIFEST_INVALID') throw err;
+        }
+      }),
+      { seed: 42, numRuns: 400 },
+    );
+    expect(accepted).toBeLessThan(400);
   });
 });
