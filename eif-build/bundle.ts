@@ -84,7 +84,6 @@ export async function bundleEnclave(options: BundleOptions): Promise<BundleResul
       charset: 'utf8',
       logLevel: 'silent',
       external: ['*.node'],
-      define: { 'process.env.NODE_ENV': '"production"' },
       banner: { js: BANNER },
     });
   } catch (err) {
@@ -98,13 +97,12 @@ export async function bundleEnclave(options: BundleOptions): Promise<BundleResul
   const out = result.outputFiles[0];
   if (!out || result.outputFiles.length !== 1) throw new EifError('EIF_BUNDLE', 'esbuild did not produce exactly one output file');
   const code = Buffer.from(out.contents);
-  // A bundle that names the build machine's directories is not reproducible elsewhere.
-  for (const p of [root, process.cwd()]) {
-    if (p.length > 1 && code.includes(p)) {
-      throw new EifError('EIF_BUNDLE', `the bundle contains the absolute path ${p}`, {
-        hint: 'a dependency embeds __filename-like paths at build time; it cannot go into a reproducible image',
-      });
-    }
+  // A bundle that names the checkout's directory is not reproducible elsewhere. (Only checked for
+  // roots at least two levels deep: a root like "/app" is also an ordinary string in code.)
+  if (root.split('/').filter((p) => p !== '').length >= 2 && code.includes(root + '/')) {
+    throw new EifError('EIF_BUNDLE', `the bundle contains the absolute path ${root}`, {
+      hint: 'a dependency embeds build-time paths (__filename-like); it cannot go into a reproducible image',
+    });
   }
   const metafile = result.metafile as BundleResult['metafile'];
   const metaPaths = [...Object.keys(metafile.inputs), ...Object.keys(metafile.outputs)];

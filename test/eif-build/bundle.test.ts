@@ -75,4 +75,12 @@ describe('bundleEnclave', () => {
       message: expect.stringContaining('does-not-exist'),
     });
   });
+
+  it('refuses a bundle that embeds the checkout path (it would differ on every machine)', async () => {
+    await writeFile(join(a.dir, 'app/leaky.ts'), `export const here = ${JSON.stringify(join(a.dir, 'app/leaky.ts'))};\nconsole.log(here);\n`);
+    await expect(bundleEnclave({ entry: join(a.dir, 'app/leaky.ts'), outFile: join(a.dir, 'o.mjs') })).rejects.toMatchObject({
+      code: 'EIF_BUNDLE',
+      message: expect.stringContaining('absolute path'),
+    });
+  });
 });
