@@ -8,7 +8,7 @@ import {
   createHash,
   createPrivateKey,
   createPublicKey,
-  generateKeyPairSync,
+  generateKeyPair,
   privateDecrypt,
   privateEncrypt,
   publicDecrypt,
@@ -19,6 +19,7 @@ import {
   verify as nodeVerify,
   type KeyObject,
 } from 'node:crypto';
+import { promisify } from 'node:util';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { KmsApiError, validationError } from './errors.js';
 
@@ -65,31 +66,24 @@ export function encryptionAlgorithmsFor(spec: KeySpec, usage: KeyUsage): Encrypt
   return spec === 'SYMMETRIC_DEFAULT' ? ['SYMMETRIC_DEFAULT'] : ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'];
 }
 
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** Generates a key pair off the event loop (RSA-4096 takes seconds; the server must keep serving). */
+async function keyPair(spec: KeySpec | DataKeyPairSpec): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+  if (spec.startsWith('RSA_')) return generateKeyPairAsync('rsa', { modulusLength: Number(spec.slice(4)) });
+  const namedCurve = { ECC_NIST_P256: 'P-256', ECC_NIST_P384: 'P-384', ECC_NIST_P521: 'P-521', ECC_SECG_P256K1: 'secp256k1' }[spec as 'ECC_NIST_P256'];
+  return generateKeyPairAsync('ec', { namedCurve });
+}
+
 /** New key material: 32 random bytes, or a PKCS#8 DER private key. */
-export function createKeyMaterial(spec: KeySpec): Buffer {
-  switch (spec) {
-    case 'SYMMETRIC_DEFAULT':
-      return randomBytes(32);
-    case 'ECC_NIST_P256':
-      return pkcs8(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
-    case 'ECC_NIST_P384':
-      return pkcs8(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey);
-    case 'RSA_2048':
-    case 'RSA_3072':
-    case 'RSA_4096':
-      return pkcs8(generateKeyPairSync('rsa', { modulusLength: Number(spec.slice(4)) }).privateKey);
-  }
+export async function createKeyMaterial(spec: KeySpec): Promise<Buffer> {
+  if (spec === 'SYMMETRIC_DEFAULT') return randomBytes(32);
+  return pkcs8((await keyPair(spec)).privateKey);
 }
 
 /** A fresh data key pair (GenerateDataKeyPair): PKCS#8 private and SPKI public DER. */
-export function createDataKeyPair(spec: DataKeyPairSpec): { privateDer: Buffer; publicDer: Buffer } {
-  const kp = spec.startsWith('RSA_')
-    ? generateKeyPairSync('rsa', { modulusLength: Number(spec.slice(4)) })
-    : generateKeyPairSync('ec', {
-        namedCurve: { ECC_NIST_P256: 'P-256', ECC_NIST_P384: 'P-384', ECC_NIST_P521: 'P-521', ECC_SECG_P256K1: 'secp256k1' }[
-          spec as 'ECC_NIST_P256'
-        ],
-      });
+export async function createDataKeyPair(spec: DataKeyPairSpec): Promise<{ privateDer: Buffer; publicDer: Buffer }> {
+  const kp = await keyPair(spec);
   return { privateDer: pkcs8(kp.privateKey), publicDer: kp.publicKey.export({ format: 'der', type: 'spki' }) };
 }
 

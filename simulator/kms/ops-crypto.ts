@@ -220,7 +220,7 @@ const generateDataKeyPair: OpHandler = async (call) => {
   });
   sim.requireUsable(key, 'ENCRYPT_DECRYPT');
   if (key.keySpec !== 'SYMMETRIC_DEFAULT') throw new KmsApiError('InvalidKeyUsageException', `${key.arn} is not a symmetric encryption key.`);
-  const { privateDer, publicDer } = createDataKeyPair(pairSpec);
+  const { privateDer, publicDer } = await createDataKeyPair(pairSpec);
   try {
     const body: Record<string, unknown> = {
       PrivateKeyCiphertextBlob: sealBlob(sim.material(key), key.keyId, privateDer, ec).toString('base64'),

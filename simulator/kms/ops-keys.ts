@@ -71,7 +71,7 @@ export async function storeNewKey(
     creationDate: sim.now(),
     keyState: 'Enabled',
     policy: o.policy,
-    material: createKeyMaterial(o.keySpec).toString('base64'),
+    material: (await createKeyMaterial(o.keySpec)).toString('base64'),
   };
   await sim.state.putKey(key, o.parsed ?? parseKeyPolicy(o.policy));
   return key;
