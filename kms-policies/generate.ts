@@ -38,6 +38,11 @@ export interface GenerateKeyPolicyOptions {
   accountId?: string;
   /** Parent instance ID, needed only to pin PCR4. */
   instanceId?: string;
+  /**
+   * Principals that author SOPS files (source key) or seal signing keys (seal key): they get
+   * kms:Encrypt only — never Decrypt. Without any, nobody can write new ciphertext under the key.
+   */
+  encryptors?: string[];
 }
 
 /** Key administration without any cryptographic use and without CreateGrant. */
@@ -73,6 +78,8 @@ export function generateKeyPolicy(opts: GenerateKeyPolicyOptions): KeyPolicyDocu
   const accountId = opts.accountId ?? ARN_RE.exec(roleArn)![2]!;
   if (!/^\d{12}$/.test(accountId)) bad(`--account-id must be 12 digits, got ${JSON.stringify(accountId)}`);
   const runtimeRoles = (opts.runtimeRoles ?? []).map((r) => checkArn(r, '--runtime-role'));
+  const encryptors = (opts.encryptors ?? []).map((r) => checkArn(r, '--encryptor'));
+  if (encryptors.length > 0 && opts.purpose !== 'source' && opts.purpose !== 'seal') bad('--encryptor applies only to source and seal keys');
   if (!(KEY_PURPOSES as readonly string[]).includes(opts.purpose)) bad(`--purpose must be one of ${KEY_PURPOSES.join(', ')}`);
 
   const statements: KeyPolicyStatement[] = [
@@ -88,6 +95,15 @@ export function generateKeyPolicy(opts: GenerateKeyPolicyOptions): KeyPolicyDocu
     case 'source':
     case 'seal':
       statements.push(...attestedDecryptStatements(opts, roleArn));
+      if (encryptors.length > 0) {
+        statements.push({
+          Sid: opts.purpose === 'source' ? 'AuthorsEncryptSopsDataKeys' : 'OperatorsSealSigningKeys',
+          Effect: 'Allow',
+          Principal: { AWS: one(encryptors) },
+          Action: 'kms:Encrypt',
+          Resource: '*',
+        });
+      }
       break;
     case 'wrap':
       noPcrs(opts);

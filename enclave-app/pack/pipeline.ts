@@ -14,6 +14,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { zeroize, toHex } from '../../common/bytes.js';
+import { isAttestedPackError } from '../../common/errors.js';
 import { buildReceipt, claimsDigest, serializeReceipt } from '../../attestation/receipt.js';
 import type { ReceiptClaims, ReceiptInput } from '../../attestation/receipt-types.js';
 import {
@@ -92,21 +93,33 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
   let merged: { plaintext: Uint8Array; namespaces: string[]; keyCount: number } | undefined;
   try {
     decrypted = await Promise.all(
-      scope.files.map(async (cell) => ({
-        cell,
-        result: await decryptSops(byPath.get(cell.path)!, cell.format, {
-          kms: async (req) => {
-            const dataKey = await ports.kms.decryptForRecipient({
-              ciphertextBlob: req.ciphertextBlob,
-              keyId: req.arn,
-              ...(req.context ? { encryptionContext: req.context } : {}),
-              recipient,
-            });
-            sourceKeys.add(req.arn);
-            return dataKey;
-          },
-        }),
-      })),
+      scope.files.map(async (cell) => {
+        // SOPS tries every key source and reports SOPS_NO_KEY; when KMS said why, that is the answer.
+        let kmsFailure: unknown;
+        try {
+          const result = await decryptSops(byPath.get(cell.path)!, cell.format, {
+            kms: async (req) => {
+              try {
+                const dataKey = await ports.kms.decryptForRecipient({
+                  ciphertextBlob: req.ciphertextBlob,
+                  keyId: req.arn,
+                  ...(req.context ? { encryptionContext: req.context } : {}),
+                  recipient,
+                });
+                sourceKeys.add(req.arn);
+                return dataKey;
+              } catch (err) {
+                kmsFailure ??= err;
+                throw err;
+              }
+            },
+          });
+          return { cell, result };
+        } catch (err) {
+          if (isAttestedPackError(err) && err.code === 'SOPS_NO_KEY' && isAttestedPackError(kmsFailure)) throw kmsFailure;
+          throw err;
+        }
+      }),
     );
 
     // 5. Merge exactly the scope's values, in manifest order, as Clef serialises them.
@@ -155,7 +168,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
         revision: packed.artifact.revision,
         ciphertextHash: packed.artifact.ciphertextHash,
         keyCount: merged.keyCount,
-        namespaces: merged.namespaces,
+        namespaces: [...merged.namespaces].sort(),
         signatureAlgorithm: packed.artifact.signatureAlgorithm ?? null,
       },
       tool: { name: 'attested-pack', version: ports.toolVersion },
