@@ -167,6 +167,11 @@ export async function startKmsSimulator(opts: KmsSimulatorOptions): Promise<KmsS
 function trustRoots(opts: KmsSimulatorOptions): TrustedRoot[] {
   const roots = (opts.trustRoots ?? []).map((pem) => trustedRootFromPem(pem));
   if (opts.acceptAwsRoot !== false) roots.push(awsNitroRootG1());
+  if (roots.length === 0) {
+    throw new KmsSimError('KMS_SIM_BAD_CONFIG', 'no attestation trust root: every Recipient would be refused', {
+      hint: 'pass trustRoots (e.g. the simulated NSM root) or keep acceptAwsRoot',
+    });
+  }
   return roots;
 }
 
