@@ -242,7 +242,7 @@ describe('parseManifest: every rule, broken', () => {
 });
 
 describe('parseManifest: fuzzed text', () => {
-  it('only ever throws ClefError (400 mutations of a valid manifest)', () => {
+  it('only ever throws ClefError (300 mutations of a valid manifest)', () => {
     const edit = fc.record({
       at: fc.nat(),
       remove: fc.integer({ min: 0, max: 12 }),
@@ -266,8 +266,8 @@ describe('parseManifest: fuzzed text', () => {
           if (!(err instanceof ClefError) || err.code !== 'CLEF_MANIFEST_INVALID') throw err;
         }
       }),
-      { seed: 42, numRuns: 400 },
+      { seed: 42, numRuns: 300 },
     );
-    expect(accepted).toBeLessThan(400);
+    expect(accepted).toBeLessThan(300);
   });
 });

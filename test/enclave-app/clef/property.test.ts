@@ -100,7 +100,7 @@ describe('property: pack → verify → decrypt round-trip', () => {
         expect(Buffer.from(out).equals(Buffer.from(merged.plaintext))).toBe(true);
         expect(file.sha256).toBe(createHash('sha256').update(file.bytes).digest('hex'));
       }),
-      { seed: 42, numRuns: 200 },
+      { seed: 42, numRuns: 100 },
     );
   });
 });

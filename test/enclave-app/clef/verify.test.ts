@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ClefError, parseArtifact, parseClefPlaintext, verifyArtifact } from '../../../enclave-app/clef/index.js';
+import { ClefError, importVerifyKey, parseArtifact, parseClefPlaintext, verifyArtifact } from '../../../enclave-app/clef/index.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const goldenText = readFileSync(path.resolve(repoRoot, '../shared/vectors/clef/golden-artifact.json'), 'utf8');
@@ -108,6 +108,13 @@ describe('parseArtifact: what Clef tolerates', () => {
     const o = golden();
     const reordered = Object.fromEntries(Object.entries(o).reverse());
     expect(verifyArtifact(JSON.stringify(reordered), { verifyKey: SPKI }).signatureAlgorithm).toBe('Ed25519');
+  });
+
+  it('accepts a verify key loaded once with importVerifyKey', () => {
+    const key = importVerifyKey(SPKI);
+    expect(key.algorithm).toBe('Ed25519');
+    expect(key.spki).toBe(SPKI);
+    expect(verifyArtifact(goldenText, { verifyKey: key }).signatureAlgorithm).toBe('Ed25519');
   });
 
   it('a signature without signatureAlgorithm verifies (the key decides)', () => {
