@@ -459,7 +459,10 @@ async function checkScope(
   const inRepo = (p: string): string => (dir === '.' ? p : posix.join(dir, p));
   try {
     manifest = parseManifest(manifestBytes);
-    const present = new Set(await repo.listFiles(commit));
+    // Clef skips cells whose file does not exist: ask the commit which candidate files it has.
+    const candidates = resolvePackScope(manifest, claims.request.identity, claims.request.environment).files.map((c) => inRepo(c.path));
+    const lookups = await repo.readAt(commit, candidates);
+    const present = new Set(lookups.filter((l) => l.found && l.type === 'blob').map((l) => l.path));
     scope = resolvePackScope(manifest, claims.request.identity, claims.request.environment, {
       fileExists: (p) => present.has(inRepo(p)),
     });

@@ -103,13 +103,16 @@ export async function runVerifyReceipt(argv: readonly string[], env: VerifyRecei
     }
     return reportError(err, json, io);
   }
+  let plan: VerificationPlan | undefined;
   try {
-    const plan = await makePlan(program.args[0]!, program.opts<Flags>(), env.now ?? Date.now);
+    plan = await makePlan(program.args[0]!, program.opts<Flags>(), env.now ?? Date.now);
     const report = await runChecks(plan);
     printReport(report, json, env.colour ?? (io.isTty && process.env.NO_COLOR === undefined && process.env.TERM !== 'dumb'), io);
     return report.ok ? 0 : 1;
   } catch (err) {
     return reportError(err, json, io);
+  } finally {
+    plan?.repo?.close();
   }
 }
 

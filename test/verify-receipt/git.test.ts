@@ -56,9 +56,11 @@ describe('GitRepo', () => {
     expect(await repo.resolveCommit('--all')).toBeUndefined();
     const tree = git('rev-parse', `${first}^{tree}`);
     expect(await repo.resolveCommit(tree)).toBeUndefined(); // a tree is not a commit
+    repo.close();
   });
 
   it('reads blobs at a commit, with ids equal to git hash-object, and reports missing paths', async () => {
+    // Also: names with spaces and glob characters are looked up literally.
     const repo = await GitRepo.open(dir);
     const [a, b, missing, treeEntry] = await repo.readAt(first, ['clef.yaml', 'secrets/a b/*.enc.yaml', 'nope.yaml', 'secrets']);
     const expectedId = createHash('sha1').update('blob 11\0version: 1\n').digest('hex');
@@ -70,10 +72,25 @@ describe('GitRepo', () => {
     expect(treeEntry).toMatchObject({ found: true, type: 'tree' });
     const [later] = await repo.readAt(second, ['clef.yaml']);
     expect(later!.found && later.oid).not.toBe(expectedId);
+    repo.close();
   });
 
-  it('lists every file of a commit, names with spaces and globs intact', async () => {
+  it('opens an empty repository (no commits yet)', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'vr-empty-'));
+    try {
+      execFileSync('git', ['-C', empty, 'init', '-q']);
+      const repo = await GitRepo.open(empty);
+      expect(await repo.resolveCommit(first)).toBeUndefined();
+      repo.close();
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses questions after close', async () => {
     const repo = await GitRepo.open(dir);
-    expect((await repo.listFiles(first)).sort()).toEqual(['clef.yaml', 'secrets/a b/*.enc.yaml']);
+    repo.close();
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(repo.resolveCommit(first)).rejects.toMatchObject({ code: 'VERIFY_GIT_FAILED' });
   });
 });

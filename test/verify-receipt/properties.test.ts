@@ -35,6 +35,7 @@ beforeAll(async () => {
   docPcrs = v.pcrs;
 });
 afterAll(async () => {
+  repo.close();
   await f.cleanup();
 });
 
