@@ -25,5 +25,7 @@ const common = {
 
 await Promise.all([
   build({ ...common, entryPoints: ['cli/entry.ts'], outfile: 'dist/cli.mjs' }),
-  build({ ...common, entryPoints: ['verify-receipt/entry.ts'], outfile: 'dist/verify-receipt.mjs' }),
+  // The auditor CLI is bundled with its dependencies (one file, no module resolution at start):
+  // about half the cold start of the external-packages build.
+  build({ ...common, packages: 'bundle', entryPoints: ['verify-receipt/entry.ts'], outfile: 'dist/verify-receipt.mjs' }),
 ]);
