@@ -100,6 +100,14 @@ describe('buildReceipt / serializeReceipt / parseReceipt', () => {
     expect(serializeReceipt(r).endsWith('}\n')).toBe(true);
   });
 
+  it('carries documents of real size (a few KiB) and refuses oversized ones', () => {
+    const doc = new Uint8Array(6000).fill(7);
+    expect(receiptAttestationBytes(parseReceipt(serializeReceipt(buildReceipt(sampleClaims(), doc))))).toEqual(doc);
+    expect(() => buildReceipt(sampleClaims(), new Uint8Array(64 * 1024 + 1))).toThrow(ReceiptError);
+    const big = receiptJson((r) => (r.attestation = Buffer.alloc(64 * 1024 + 3).toString('base64')));
+    expectMalformed(big, '$.attestation');
+  });
+
   it('refuses an empty attestation document', () => {
     expect(() => buildReceipt(sampleClaims(), new Uint8Array())).toThrow(/attestation document/);
   });
