@@ -14,6 +14,8 @@ const run = (args: string[], cwd?: string): { status: number | null; stdout: str
   const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', ...(cwd ? { cwd } : {}), env: { ...process.env, SOURCE_DATE_EPOCH: '' } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 };
+/** Each test spawns up to three CLI processes; generous for loaded CI machines (not a timing assertion). */
+const SPAWN_TIMEOUT = 120_000;
 const vectors = JSON.parse(readFileSync(join(eifVectorsDir, 'vectors.json'), 'utf8')) as { pcr8_test_signing_cert: { PCR8: string } };
 
 let t: { dir: string; cleanup: () => Promise<void> };
@@ -41,7 +43,7 @@ describe('attested-pack eif', () => {
     expect(desc.Measurements).toEqual({ HashAlgorithm: 'Sha384 { ... }', PCR0: m.PCR0, PCR1: m.PCR1, PCR2: m.PCR2, PCR8: m.PCR8 });
     expect(built.Measurements).toEqual(desc.Measurements);
     expect(desc).toMatchObject({ EifVersion: 4, IsSigned: true, CheckCRC: true, SignatureCheck: true });
-  });
+  }, SPAWN_TIMEOUT);
 
   it('describe exits 1 for a corrupted image (CheckCRC false) and 2 for a non-EIF', async () => {
     const eif = await readFile(join(t.dir, 'e.eif'));
@@ -53,7 +55,7 @@ describe('attested-pack eif', () => {
     const n = run(['eif', 'describe', join(t.dir, 'bundle.mjs')]);
     expect(n.status).toBe(2);
     expect(n.stderr).toMatch(/^error \[EIF_BAD_MAGIC\]: /);
-  });
+  }, SPAWN_TIMEOUT);
 
   it('build without blobs says where it looked and how to fix it; bad flags are usage errors', () => {
     const missing = run(['eif', 'build', '--blobs', join(t.dir, 'no-blobs'), '--user-ramdisk', join(t.dir, 'bundle.mjs'), '-o', join(t.dir, 'x.eif')]);
@@ -64,7 +66,7 @@ describe('attested-pack eif', () => {
     const half = run(['eif', 'build', '--synthetic-boot-blobs', '--user-ramdisk', join(t.dir, 'bundle.mjs'), '--sign-key', 'k.pem', '-o', join(t.dir, 'x.eif')]);
     expect(half.status).toBe(2);
     expect(half.stderr).toMatch(/--sign-key and --sign-cert go together/);
-  });
+  }, SPAWN_TIMEOUT);
 
   it('pcr --signing-certificate prints PCR8; bootstrap-ramdisk writes the linuxkit layout', async () => {
     const p = run(['eif', 'pcr', '--signing-certificate', join(eifVectorsDir, 'test-signing/test-signing-cert.pem')]);
@@ -74,11 +76,11 @@ describe('attested-pack eif', () => {
     expect(b.status).toBe(0);
     const entries = readNewc(await readFile(join(t.dir, 'boot.cpio'))).entries;
     expect(entries.map((e) => [e.name, e.ino, e.mtime])).toEqual([['dev', 721, 1492533000], ['init', 722, 1492533000], ['TRAILER!!!', 723, 0]]);
-  });
+  }, SPAWN_TIMEOUT);
 
   it('bundle reports a missing entry with a hint', () => {
     const r = run(['eif', 'bundle', '--entry', join(t.dir, 'missing.ts'), '-o', join(t.dir, 'o.mjs')]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/error \[EIF_BUNDLE\]: .*missing\.ts does not exist\nhint: pass --entry FILE/);
-  });
+  }, SPAWN_TIMEOUT);
 });

@@ -160,7 +160,7 @@ describe('EIF layout', () => {
     expect(d.CheckCRC).toBe(true);
     expect(d.Measurements.PCR0).toBe(r.measurements.PCR0);
     expect(d.Measurements.PCR2).toBe(r.measurements.PCR2);
-  });
+  }, 120_000); // hashes 64 MiB several times; generous for loaded CI machines
 });
 
 describe('malformed EIFs → typed errors', () => {
