@@ -4,7 +4,8 @@
  * Ed25519 key (as Clef's `signEd25519`: `crypto.sign(null, payload, pkcs8Key)`).
  */
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
-import { asBuffer, isAttestedPackError } from '../../common/index.js';
+import { asBuffer } from '../../common/bytes.js';
+import { isAttestedPackError } from '../../common/errors.js';
 import { SIGNATURE_ALGORITHMS, buildSigningPayload, type PackedArtifact, type SignatureAlgorithm } from './artifact.js';
 import { fromBase64Strict, sha256, toBase64 } from './encoding.js';
 import { ClefError } from './errors.js';

@@ -12,7 +12,8 @@
  */
 import { createCipheriv, createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { Encrypter } from 'age-encryption';
-import { isAttestedPackError, toHex, zeroize } from '../../common/index.js';
+import { toHex, zeroize } from '../../common/bytes.js';
+import { isAttestedPackError } from '../../common/errors.js';
 import { serializeArtifact, type KmsEnvelope, type PackedArtifact } from './artifact.js';
 import { parseAwsKmsArn } from './aws-arn.js';
 import { fromBase64Strict, isIsoTimestamp, sha256HexOfString, toBase64 } from './encoding.js';
