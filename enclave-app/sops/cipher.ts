@@ -51,7 +51,14 @@ function b64(field: string, value: string, path: readonly string[]): Buffer {
       details: { path: [...path], field },
     });
   }
-  return Buffer.from(value, 'base64');
+  const bytes = Buffer.from(value, 'base64');
+  // Canonical encodings only: sops always writes them, so a non-canonical one was altered.
+  if (bytes.toString('base64') !== value) {
+    throw new SopsError('SOPS_BAD_VALUE', `encrypted value at ${describePath(path)} has non-canonical base64 in its ${field}`, {
+      details: { path: [...path], field },
+    });
+  }
+  return bytes;
 }
 
 /** Parses an `ENC[...]` string strictly (32-byte IV, 16-byte tag, known type). */
@@ -103,7 +110,11 @@ export function valueToBytes(v: SopsValue): { type: SopsValueType; bytes: Buffer
   if (v instanceof SopsInt) return { type: 'int', bytes: Buffer.from(v.value.toString()) };
   if (v instanceof SopsFloat) return { type: 'float', bytes: Buffer.from(goFormatFloatF(v.value)) };
   if (v instanceof SopsBytes) return { type: v.type, bytes: Buffer.from(v.bytes) };
-  if (v instanceof SopsTime) return { type: 'time', bytes: Buffer.from(v.text) };
+  if (v instanceof SopsTime) {
+    const t = goParseRfc3339(v.text);
+    if (!t) throw new SopsError('SOPS_ENCRYPT_FAILED', 'a time value is not RFC 3339');
+    return { type: 'time', bytes: Buffer.from(goFormatRfc3339Nano(t)) };
+  }
   if (v instanceof SopsComment) return { type: 'comment', bytes: Buffer.from(v.text, 'utf8') };
   throw new TypeError('not a leaf');
 }

@@ -295,15 +295,14 @@ class Writer {
       if (empty !== undefined) {
         this.lines.push(`${dash()} ${empty}`);
         this.collectionComments(v, col);
-      } else if (v instanceof SopsMap) {
-        const text = dash() + ' '.repeat(itemCol - col - 1);
-        this.lead = { text, col };
-        this.mapping(v, itemCol);
-        this.lead = undefined;
-      } else if (Array.isArray(v)) {
-        const text = dash() + ' '.repeat(itemCol - col - 1);
-        this.lead = { text, col };
-        this.sequence(v, itemCol);
+      } else if (v instanceof SopsMap || Array.isArray(v)) {
+        const first = v instanceof SopsMap ? v.entries[0] : v[0];
+        if (first instanceof SopsComment) {
+          // Leading comments of a nested collection: the dash stands alone so they stay inside it.
+          this.lines.push(dash());
+        } else this.lead = { text: dash() + ' '.repeat(itemCol - col - 1), col };
+        if (v instanceof SopsMap) this.mapping(v, itemCol);
+        else this.sequence(v, itemCol);
         this.lead = undefined;
       } else {
         const r = renderLeaf(v, this.opts);

@@ -31,23 +31,38 @@ function parseError(text: string, code: string, offset: number | undefined): Sop
   });
 }
 
-function commentLines(text: string | null | undefined, out: SopsComment[]): void {
-  if (!text) return;
-  for (const line of text.split('\n')) if (line !== '') out.push(new SopsComment(line));
-}
-
 interface LoadState {
   text: string;
   doc: Document;
   nodes: number;
+  /** Source ranges of scalars: a `#` inside them is content, not a comment. */
+  scalars: Array<[number, number]>;
+}
+
+/** A block collection as placed in the source, for assigning comment lines to it. */
+interface Container {
+  /** Column of its keys (mapping) or dashes (sequence). */
+  col: number;
+  start: number;
+  /** Offset where the next sibling starts (comments at or after it belong elsewhere). */
+  end: number;
+  items: Array<{ start: number; child?: Container }>;
+  /** Comments to insert, as [index of the item they precede, comment]. */
+  inserts: Array<[number, SopsComment]>;
+  target: SopsMapEntry[] | SopsValue[];
 }
 
 function offsetOf(n: Node | null | undefined): number | undefined {
   return n?.range?.[0];
 }
 
+function columnOf(text: string, offset: number): number {
+  return offset - (text.lastIndexOf('\n', offset - 1) + 1);
+}
+
 function scalarValue(st: LoadState, n: Node, isKey: boolean): SopsValue {
   if (!isScalar(n)) throw new Error('not a scalar');
+  if (n.range) st.scalars.push([n.range[0], n.range[1]]);
   const raw = n.value;
   const text = typeof raw === 'string' ? raw : raw === null || raw === undefined ? '' : String(raw);
   const tag = n.tag;
@@ -93,40 +108,79 @@ function scalarValue(st: LoadState, n: Node, isKey: boolean): SopsValue {
   }
 }
 
-function nodeToValue(st: LoadState, n: Node | null, depth: number, commentsHandled: boolean): SopsValue {
+function guard(st: LoadState, depth: number): void {
   if (++st.nodes > MAX_NODES || depth > MAX_DEPTH) {
     throw new SopsError('SOPS_PARSE_ERROR', 'YAML document is too large or too deeply nested (alias expansion)', {
       details: { format: 'yaml' },
     });
   }
-  if (n === null) return null;
+}
+
+/** Converts a node; block collections reachable without aliases register a Container (for comments). */
+function nodeToValue(st: LoadState, n: Node | null, depth: number, end: number, expanded: boolean): { value: SopsValue; container?: Container } {
+  guard(st, depth);
+  if (n === null) return { value: null };
   if (isAlias(n)) {
     const target = n.resolve(st.doc);
     if (!target) throw parseError(st.text, 'BAD_ALIAS', offsetOf(n));
-    return nodeToValue(st, target as Node, depth + 1, false);
+    return { value: nodeToValue(st, target as Node, depth + 1, end, true).value };
   }
-  if (isMap(n)) return mapToSops(st, n.items as Pair[], n, depth, commentsHandled);
+  const block = !expanded && !(n as { flow?: boolean }).flow && n.range !== undefined;
+  if (isMap(n)) {
+    const entries: SopsMapEntry[] = [];
+    const c: Container | undefined = block ? { col: columnOf(st.text, n.range![0]), start: n.range![0], end, items: [], inserts: [], target: entries } : undefined;
+    const seen = new Set<string>();
+    const pairs = n.items as Pair[];
+    for (let i = 0; i < pairs.length; i++) {
+      const keyNode = pairs[i].key as Node | null;
+      const next = (pairs[i + 1]?.key as Node | null | undefined)?.range?.[0] ?? end;
+      const key = keyOf(st, keyNode);
+      if (seen.has(key)) throw parseError(st.text, 'DUPLICATE_KEY', offsetOf(keyNode));
+      seen.add(key);
+      const v = nodeToValue(st, pairs[i].value as Node | null, depth + 1, next, expanded);
+      entries.push({ key, value: v.value });
+      c?.items.push({ start: offsetOf(keyNode) ?? c.start, ...(v.container ? { child: v.container } : {}) });
+    }
+    return { value: new SopsMap(entries), ...(c ? { container: c } : {}) };
+  }
   if (isSeq(n)) {
     const out: SopsValue[] = [];
-    const cs: SopsComment[] = [];
-    if (!commentsHandled) commentLines(n.commentBefore, cs);
-    out.push(...cs);
-    for (const item of n.items as Array<Node | null>) {
-      const before: SopsComment[] = [];
-      if (item && !isAlias(item)) {
-        commentLines(item.commentBefore, before);
-        if (isScalar(item)) commentLines(item.comment, before);
+    const c: Container | undefined = block ? { col: columnOf(st.text, n.range![0]), start: n.range![0], end, items: [], inserts: [], target: out } : undefined;
+    const items = n.items as Array<Node | null>;
+    for (let i = 0; i < items.length; i++) {
+      const next = items.slice(i + 1).find((x) => x?.range)?.range?.[0] ?? end;
+      const v = nodeToValue(st, items[i], depth + 1, next, expanded);
+      out.push(v.value);
+      if (c) {
+        const nodeStart = items[i]?.range?.[0];
+        const start = nodeStart === undefined ? (c.items[c.items.length - 1]?.start ?? c.start) : dashOffset(st.text, nodeStart, c.col);
+        c.items.push({ start, ...(v.container ? { child: v.container } : {}) });
       }
-      out.push(...before);
-      out.push(nodeToValue(st, item, depth + 1, true));
     }
-    const after: SopsComment[] = [];
-    commentLines(n.comment, after);
-    out.push(...after);
-    return out;
+    return { value: out, ...(c ? { container: c } : {}) };
   }
-  if (isScalar(n)) return scalarValue(st, n, false);
+  if (isScalar(n)) return { value: scalarValue(st, n, false) };
   throw parseError(st.text, 'UNKNOWN_NODE', offsetOf(n));
+}
+
+/**
+ * The offset of the `-` of a block-sequence item whose node starts at `nodeStart`: on the same
+ * line, or on the nearest line above that is not blank or a comment.
+ */
+function dashOffset(text: string, nodeStart: number, col: number): number {
+  let lineStart = text.lastIndexOf('\n', nodeStart - 1) + 1;
+  if (text[lineStart + col] === '-' && lineStart + col < nodeStart) return lineStart + col;
+  while (lineStart > 0) {
+    const prevStart = text.lastIndexOf('\n', lineStart - 2) + 1;
+    const line = text.slice(prevStart, lineStart - 1);
+    const t = line.trim();
+    if (t === '' || t.startsWith('#')) {
+      lineStart = prevStart;
+      continue;
+    }
+    return line[col] === '-' ? prevStart + col : nodeStart;
+  }
+  return nodeStart;
 }
 
 function keyOf(st: LoadState, k: unknown): string {
@@ -147,36 +201,96 @@ function keyOf(st: LoadState, k: unknown): string {
   return v;
 }
 
-function mapToSops(st: LoadState, items: Pair[], n: Node, depth: number, commentsHandled: boolean): SopsMap {
-  const entries: SopsMapEntry[] = [];
-  const cs: SopsComment[] = [];
-  if (!commentsHandled) commentLines(n.commentBefore, cs);
-  entries.push(...cs);
-  const seen = new Set<string>();
-  for (const pair of items) {
-    const keyNode = pair.key as Node | null;
-    const valueNode = pair.value as Node | null;
-    const before: SopsComment[] = [];
-    if (keyNode && !isAlias(keyNode)) {
-      commentLines(keyNode.commentBefore, before);
-      commentLines(keyNode.comment, before);
+interface CommentLine {
+  offset: number;
+  col: number;
+  text: string;
+  /** Content precedes the `#` on its line. */
+  inline: boolean;
+}
+
+/** Finds comment lines in [from, to): a `#` at a line start or after blanks, outside every scalar. */
+function scanComments(text: string, from: number, to: number, scalars: ReadonlyArray<[number, number]>): CommentLine[] {
+  const out: CommentLine[] = [];
+  const inScalar = (o: number): boolean => scalars.some(([a, b]) => o >= a && o < b);
+  let lineStart = from === 0 ? 0 : text.lastIndexOf('\n', from - 1) + 1;
+  while (lineStart < to) {
+    let lineEnd = text.indexOf('\n', lineStart);
+    if (lineEnd === -1) lineEnd = text.length;
+    for (let j = lineStart; j < lineEnd; j++) {
+      if (text[j] !== '#') continue;
+      if (j > lineStart && text[j - 1] !== ' ' && text[j - 1] !== '\t') continue;
+      if (j < from || inScalar(j)) continue;
+      const body = text.slice(j + 1, lineEnd);
+      out.push({
+        offset: j,
+        col: j - lineStart,
+        text: body.endsWith('\r') ? body.slice(0, -1) : body,
+        inline: text.slice(lineStart, j).trim() !== '',
+      });
+      break;
     }
-    const scalarValueNode = valueNode === null || isScalar(valueNode) || isAlias(valueNode);
-    if (valueNode && scalarValueNode && !isAlias(valueNode)) {
-      commentLines(valueNode.commentBefore, before);
-      commentLines(valueNode.comment, before);
-    }
-    entries.push(...before);
-    const key = keyOf(st, keyNode);
-    if (seen.has(key)) throw parseError(st.text, 'DUPLICATE_KEY', offsetOf(keyNode));
-    seen.add(key);
-    const value = nodeToValue(st, valueNode, depth + 1, scalarValueNode);
-    entries.push({ key, value });
+    lineStart = lineEnd + 1;
   }
-  const after: SopsComment[] = [];
-  commentLines(n.comment, after);
-  entries.push(...after);
-  return new SopsMap(entries);
+  return out;
+}
+
+/**
+ * Gives each comment line to a block collection the way go-yaml associates comments: the
+ * deepest collection whose span holds it and whose column it does not fall left of; inline
+ * comments go before the item on their line (sops ≤3.12 stores line comments before the item).
+ */
+function placeComment(root: Container, c: CommentLine): void {
+  let cur = root;
+  for (;;) {
+    let next: Container | undefined;
+    for (const item of cur.items) {
+      const ch = item.child;
+      if (!ch || c.offset >= ch.end) continue;
+      if (c.inline ? c.offset > ch.start : c.offset > item.start && c.col >= ch.col) next = ch;
+    }
+    if (!next) break;
+    cur = next;
+  }
+  let index = cur.items.filter((i) => i.start < c.offset).length;
+  if (c.inline && index > 0) index--;
+  cur.inserts.push([index, new SopsComment(c.text)]);
+}
+
+function applyInserts(c: Container): void {
+  for (const item of c.items) if (item.child) applyInserts(item.child);
+  if (c.inserts.length === 0) return;
+  const items = c.target.slice();
+  const merged: Array<SopsMapEntry | SopsValue> = [];
+  for (let i = 0; i <= items.length; i++) {
+    for (const [at, comment] of c.inserts) if (at === i) merged.push(comment);
+    if (i < items.length) merged.push(items[i]);
+  }
+  c.target.length = 0;
+  (c.target as Array<SopsMapEntry | SopsValue>).push(...merged);
+}
+
+/** Start offsets of the documents' spans: 0, then each `---` line that opens the next document. */
+function documentSpans(text: string, docs: Document[]): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  let from = 0;
+  for (let i = 0; i < docs.length; i++) {
+    let to = text.length;
+    const next = docs[i + 1];
+    if (next) {
+      const contentStart = next.range?.[0] ?? text.length;
+      const prevEnd = docs[i].range?.[1] ?? from;
+      const re = /^---(?=[ \t\r\n]|$)/gm;
+      re.lastIndex = prevEnd;
+      let m: RegExpExecArray | null;
+      let marker = contentStart;
+      while ((m = re.exec(text)) && m.index <= contentStart) marker = m.index;
+      to = Math.min(marker, contentStart);
+    }
+    spans.push([from, to]);
+    from = to;
+  }
+  return spans;
 }
 
 /** Parses every document of a YAML stream into a branch. Never throws anything but SopsError. */
@@ -195,35 +309,37 @@ export function loadYaml(text: string): SopsMap[] {
     throw new SopsError('SOPS_PARSE_ERROR', 'invalid YAML', { details: { format: 'yaml' } });
   }
   const branches: SopsMap[] = [];
-  for (const doc of docs) {
+  const spans = documentSpans(text, docs);
+  docs.forEach((doc, di) => {
     const err = doc.errors[0];
     if (err) throw parseError(text, err.code, err.pos?.[0]);
-    const st: LoadState = { text, doc, nodes: 0 };
+    const [from, to] = spans[di];
+    const st: LoadState = { text, doc, nodes: 0, scalars: [] };
     const c = doc.contents as Node | null;
     try {
       let branch: SopsMap;
+      let root: Container;
       if (c === null || (isScalar(c) && (c.type === 'PLAIN' || c.type === undefined) && resolvePlain(String(c.value ?? '')).tag === 'null' && !c.tag)) {
         branch = new SopsMap([]);
-      } else if (isMap(c)) {
-        branch = mapToSops(st, c.items as Pair[], c, 0, false);
-      } else if (isAlias(c)) {
-        const v = nodeToValue(st, c, 0, false);
-        if (!(v instanceof SopsMap)) throw new SopsError('SOPS_UNSUPPORTED', 'YAML documents that are not mappings are not supported');
-        branch = v;
+        root = { col: 0, start: from, end: to, items: [], inserts: [], target: branch.entries };
+      } else if (isMap(c) || isAlias(c)) {
+        const v = nodeToValue(st, c, 0, to, false);
+        if (!(v.value instanceof SopsMap)) throw new SopsError('SOPS_UNSUPPORTED', 'YAML documents that are not mappings are not supported');
+        branch = v.value;
+        root = v.container ?? { col: 0, start: from, end: to, items: [], inserts: [], target: branch.entries };
       } else if (isSeq(c)) {
         throw new SopsError('SOPS_UNSUPPORTED', 'YAML documents that are sequences are not supported (sops needs a mapping at the top level)');
       } else {
         throw new SopsError('SOPS_UNSUPPORTED', 'YAML documents that are single values are not supported (sops needs a mapping at the top level)');
       }
-      const head: SopsComment[] = [];
-      commentLines(doc.commentBefore, head);
-      const foot: SopsComment[] = [];
-      commentLines(doc.comment, foot);
-      branches.push(head.length || foot.length ? new SopsMap([...head, ...branch.entries, ...foot]) : branch);
+      root.col = 0;
+      for (const line of scanComments(text, from, to, st.scalars)) placeComment(root, line);
+      applyInserts(root);
+      branches.push(branch);
     } catch (e) {
       if (e instanceof SopsError) throw e;
       throw new SopsError('SOPS_PARSE_ERROR', 'invalid YAML', { details: { format: 'yaml' } });
     }
-  }
+  });
   return branches;
 }
