@@ -50,6 +50,26 @@ function malformed(message: string): FrameError {
 }
 
 /**
+ * A map key's bytes as a string usable in a Set (one char per byte), after checking they are
+ * UTF-8. Short ASCII keys — all of ours — take the fast path without allocating a Buffer.
+ */
+function keyString(bytes: Uint8Array, start: number, length: number): string {
+  if (length <= 32) {
+    let key = '';
+    let ascii = true;
+    for (let i = start; i < start + length; i++) {
+      const c = bytes[i];
+      if (c >= 0x80) ascii = false;
+      key += String.fromCharCode(c);
+    }
+    if (ascii) return key;
+  }
+  const view = bytes.subarray(start, start + length);
+  if (!isUtf8(view)) throw malformed('text string is not valid UTF-8');
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('latin1');
+}
+
+/**
  * Checks that `bytes` is exactly one CBOR item of the accepted subset. Throws FRAME_MALFORMED
  * naming the first problem. Iterative: hostile nesting cannot overflow the stack.
  */
@@ -114,13 +134,14 @@ export function checkStrictCbor(bytes: Uint8Array, limits: CborLimits = {}): voi
       case 2:
       case 3: {
         need(arg);
-        if (major === 3 && !isUtf8(bytes.subarray(pos, pos + arg))) throw malformed('text string is not valid UTF-8');
         if (isKey && top.keys !== undefined) {
           // Compare key contents, not encodings: "a" has more than one valid length header.
-          const key = Buffer.from(bytes.buffer, bytes.byteOffset + pos, arg).toString('latin1');
+          const key = keyString(bytes, pos, arg);
           if (key === '__proto__') throw malformed('map key "__proto__" is not accepted');
           if (top.keys.has(key)) throw malformed('duplicate map key');
           top.keys.add(key);
+        } else if (major === 3 && !isUtf8(bytes.subarray(pos, pos + arg))) {
+          throw malformed('text string is not valid UTF-8');
         }
         pos += arg;
         break;
