@@ -324,7 +324,8 @@ function toApiError(err: unknown): KmsApiError {
 }
 
 function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
-  return reply.code(status).header('content-type', 'application/x-amz-json-1.1').send(JSON.stringify(body));
+  // A Buffer, so fastify does not append "; charset=utf-8" (KMS sends the bare media type).
+  return reply.code(status).header('content-type', 'application/x-amz-json-1.1').send(Buffer.from(JSON.stringify(body), 'utf8'));
 }
 
 function sendError(reply: FastifyReply, err: KmsApiError): FastifyReply {
