@@ -267,7 +267,7 @@ function readArtifact(v: unknown, p: string): ReceiptArtifact {
     throw malformed(`${p}.keyCount`, 'must be a non-negative whole number');
   }
   const namespaces = array(o.namespaces, `${p}.namespaces`, (e, ep) => string(e, ep, { nonEmpty: true }));
-  sortedUnique(namespaces, `${p}.namespaces`);
+  if (new Set(namespaces).size !== namespaces.length) throw malformed(`${p}.namespaces`, 'must not repeat a namespace');
   const alg = o.signatureAlgorithm;
   if (alg !== null && alg !== 'Ed25519' && alg !== 'ECDSA_SHA256') {
     throw malformed(`${p}.signatureAlgorithm`, 'must be "Ed25519", "ECDSA_SHA256" or null');

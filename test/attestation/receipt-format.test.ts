@@ -208,7 +208,7 @@ describe('parseReceipt refuses', () => {
     ['$.claims.artifact.keyCount', (c) => (c.artifact.keyCount = 1.5)],
     ['$.claims.artifact.keyCount', (c) => (c.artifact.keyCount = -1)],
     ['$.claims.artifact.keyCount', (c) => ((c.artifact as unknown as Record<string, unknown>).keyCount = '2')],
-    ['$.claims.artifact.namespaces', (c) => (c.artifact.namespaces = ['b', 'a'])],
+    ['$.claims.artifact.namespaces', (c) => (c.artifact.namespaces = ['a', 'a'])],
     ['$.claims.artifact.signatureAlgorithm', (c) => ((c.artifact as unknown as Record<string, unknown>).signatureAlgorithm = 'RSA')],
     ['$.claims.artifact.revision', (c) => (c.artifact.revision = '')],
     ['$.claims.tool.name', (c) => ((c.tool as Record<string, unknown>).name = 'clef')],
