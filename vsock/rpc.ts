@@ -121,7 +121,7 @@ export interface RpcClientOptions extends FrameOptions {
   versions?: readonly number[];
   /** Who we are, sent in hello (e.g. "host-proxy/0.1.0"). */
   client?: string;
-  /** Default per-request timeout (default 60 s). */
+  /** Default per-request timeout (default 60 s; 0 or Infinity: none). */
   timeoutMs?: number;
   /** Timeout for the hello exchange (default 10 s). */
   helloTimeoutMs?: number;
@@ -129,6 +129,7 @@ export interface RpcClientOptions extends FrameOptions {
 
 /** Per-request options. */
 export interface RpcRequestOptions {
+  /** This request's timeout (default: the client's; 0 or Infinity: none). */
   timeoutMs?: number;
 }
 

@@ -22,9 +22,14 @@ import {
   type VsockServer,
 } from '../../vsock/index.js';
 
+function runs(command: string): boolean {
+  const r = spawnSync(command, ['--version'], { stdio: 'ignore' });
+  return r.error === undefined && r.status === 0;
+}
+
+/** The same prerequisites vsock/native/build.mjs checks: Linux, a C compiler, make, python3. */
 function compilerPresent(): boolean {
-  const r = spawnSync(process.env.CC || 'cc', ['--version'], { stdio: 'ignore' });
-  return r.error === undefined && r.status === 0 && process.platform === 'linux';
+  return process.platform === 'linux' && runs(process.env.CC || 'cc') && runs('make') && (runs('python3') || runs('python'));
 }
 
 /** Which situation this machine is in, decided by actually asking the kernel. */
@@ -64,9 +69,9 @@ afterEach(async () => {
 });
 
 describe('addon build', () => {
-  it('is built and loads when a C compiler is present (it is on this machine)', () => {
+  it('is built and loads when the build tools are present (they are on this machine)', () => {
     const haveCompiler = compilerPresent();
-    console.log(`vsock addon: compiler ${haveCompiler ? 'present' : 'absent'}, addon ${isVsockAddonAvailable() ? 'loaded' : 'not loaded'}`);
+    console.log(`vsock addon: build tools (cc, make, python3) ${haveCompiler ? 'present' : 'absent'}, addon ${isVsockAddonAvailable() ? 'loaded' : 'not loaded'}`);
     if (!haveCompiler) {
       // Without a compiler the install must have skipped the build: asking for vsock says so.
       expect(() => loadVsockAddon()).toThrow(VsockError);
