@@ -63,6 +63,25 @@ export class HostProxyError extends AttestedPackError {
  */
 export class EnclaveError extends AttestedPackError {}
 
+/**
+ * An error answer from the proxy, as the pack client received it: the proxy's (or the
+ * enclave's) code and message, with a category derived from the HTTP status so the exit code
+ * matches (400/413/422 → input, 401/403 → rejected, 429/503 → unavailable, else internal).
+ */
+export class ProxyAnswerError extends AttestedPackError {
+  constructor(readonly status: number, code: string, message: string, hint?: string) {
+    super(code, message, { category: categoryOfStatus(status), ...(hint ? { hint } : {}), details: { status } });
+  }
+}
+
+/** The error category a proxy HTTP status stands for (see ProxyAnswerError). */
+export function categoryOfStatus(status: number): ErrorCategory {
+  if (status === 400 || status === 404 || status === 413 || status === 415 || status === 422) return 'input';
+  if (status === 401 || status === 403) return 'rejected';
+  if (status === 429 || status === 502 || status === 503 || status === 504) return 'unavailable';
+  return 'internal';
+}
+
 function defaultCategoryOf(code: HostProxyErrorCode): ErrorCategory {
   switch (code) {
     case 'INVALID_REQUEST':
