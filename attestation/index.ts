@@ -22,7 +22,8 @@ export {
   type TrustedRoot,
 } from './roots.js';
 export { decodeCoseSign1, sigStructure, type CoseSign1 } from './cose.js';
-export { parseAttestationPayload, type AttestationPayload } from './payload.js';
+export { parseAttestationPayload, PAYLOAD_LIMITS, type AttestationPayload } from './payload.js';
+export { decodeDocumentText, readDocumentFile } from './document-input.js';
 export {
   extendPcr,
   pcr3ForRoleArn,

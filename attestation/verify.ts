@@ -12,13 +12,16 @@ import { checkSignatureFormat, verifyEs384 } from './es384.js';
 import { parseAttestationPayload, type AttestationPayload } from './payload.js';
 import { buildChain, checkAlgorithms, checkLinks, checkProfiles, checkValidity, selectTrustedRoot, type ChainEntry } from './chain.js';
 import { isDebugMode, isZeroPcr, normalizePcrHex } from './pcr.js';
-import type { TrustedRoot } from './roots.js';
+import { trustedRootFromDer, type TrustedRoot } from './roots.js';
 import type { SingleUseNonces } from './nonces.js';
 
 /** What the caller trusts and requires. `trustedRoots`, `at` and `expectedPcrs` are mandatory. */
 export interface VerifyAttestationOptions {
-  /** Roots `cabundle[0]` may equal (e.g. `[awsNitroRootG1()]`, or the simulated NSM root). */
-  trustedRoots: readonly TrustedRoot[];
+  /**
+   * Roots `cabundle[0]` may equal: `[awsNitroRootG1()]`, the simulated NSM's `trustedRoot()`,
+   * or raw DER (checked like `trustedRootFromDer` on every call).
+   */
+  trustedRoots: ReadonlyArray<TrustedRoot | Uint8Array>;
   /** Verification time: certificates must be valid then; freshness is measured from it. */
   at: Date | number;
   /** Reject documents whose `timestamp` is more than this many ms before `at`. */
@@ -71,6 +74,7 @@ const DEFAULT_FUTURE_SKEW_MS = 60_000;
 const MIN_RSA_BITS = 2048;
 
 interface Policy {
+  roots: TrustedRoot[];
   at: number;
   maxAgeMs: number | undefined;
   futureSkewMs: number;
@@ -84,7 +88,7 @@ export async function verifyAttestationDocument(bytes: Uint8Array, options: Veri
   checkProtectedHeader(cose);
   checkSignatureFormat(cose.signature);
   const payload = parseAttestationPayload(cose.payload);
-  const root = selectTrustedRoot(payload.cabundle, options.trustedRoots);
+  const root = selectTrustedRoot(payload.cabundle, policy.roots);
   const chain = buildChain(payload.certificate, payload.cabundle, root);
   checkAlgorithms(chain);
   checkLinks(chain);
@@ -123,12 +127,22 @@ function checkOptions(o: VerifyAttestationOptions): Policy {
   if (!Array.isArray(o.trustedRoots) || o.trustedRoots.length === 0) {
     invalid('trustedRoots must list at least one root (e.g. awsNitroRootG1())');
   }
+  const roots = o.trustedRoots.map((r: TrustedRoot | Uint8Array) => {
+    if (r instanceof Uint8Array) return trustedRootFromDer(r);
+    if (typeof r !== 'object' || r === null || !(r.der instanceof Uint8Array) || typeof r.parsed !== 'object') {
+      return invalid('trustedRoots entries must be TrustedRoot objects (awsNitroRootG1(), trustedRootFromPem()) or DER bytes');
+    }
+    return r;
+  });
+  for (const name of ['expectedNonce', 'expectedUserData', 'expectedPublicKey'] as const) {
+    if (o[name] !== undefined && !(o[name] instanceof Uint8Array)) invalid(`${name} must be a Uint8Array`);
+  }
   const at = o.at instanceof Date ? o.at.getTime() : o.at;
   if (typeof at !== 'number' || !Number.isFinite(at) || at <= 0) invalid('`at` (the verification time) must be a valid Date or epoch ms');
   if (o.maxAgeMs !== undefined && !(Number.isFinite(o.maxAgeMs) && o.maxAgeMs >= 0)) invalid('maxAgeMs must be a non-negative number');
   const futureSkewMs = o.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS;
   if (!(Number.isFinite(futureSkewMs) && futureSkewMs >= 0)) invalid('futureSkewMs must be a non-negative number');
-  return { at, maxAgeMs: o.maxAgeMs, futureSkewMs, expectedPcrs: parseExpectedPcrs(o.expectedPcrs) };
+  return { roots, at, maxAgeMs: o.maxAgeMs, futureSkewMs, expectedPcrs: parseExpectedPcrs(o.expectedPcrs) };
 }
 
 function parseExpectedPcrs(expected: VerifyAttestationOptions['expectedPcrs'] | undefined): Map<number, string> | 'skip' {

@@ -673,6 +673,13 @@ describe('options', () => {
     expect(e.exitCode).toBe(2);
   });
 
+  it('roots may be given as DER; anything else is refused', async () => {
+    await expect(verifySim(sim, { trustedRoots: [pki.rootDer] })).resolves.toBeDefined();
+    await expectCode(verifySim(sim, { trustedRoots: [Uint8Array.of(1, 2, 3)] }), 'ATTESTATION_BAD_TRUSTED_ROOT');
+    await expectCode(verifySim(sim, { trustedRoots: [{} as TrustedRoot] }), 'ATTESTATION_INVALID_OPTIONS');
+    await expectCode(verifySim(sim, { expectedNonce: 'abc' as unknown as Uint8Array }), 'ATTESTATION_INVALID_OPTIONS');
+  });
+
   it('a Date works as the verification time', async () => {
     await expect(verifySim(sim, { at: new Date(T0 + 1000) })).resolves.toBeDefined();
   });
