@@ -1,2 +1,2 @@
-/** The tool version recorded in receipts and printed by --version. Keep equal to package.json. */
-export const VERSION = '0.1.0';
+/** Re-export: the version lives in common/ so every module can record it. */
+export { VERSION } from '../common/version.js';
