@@ -293,7 +293,10 @@ export interface PackOutputFiles {
   root?: string;
   measurements: string;
   artifact?: string;
+  /** base64 SPKI for --verify-key ... */
   verifyKey?: string;
+  /** ... or a public key file for --kms-public-key. */
+  kmsPublicKey?: string;
   repo?: string;
   nonce?: string;
   expectKeys?: string[];
@@ -307,6 +310,7 @@ export function verifyArgs(p: PackOutputFiles): string[] {
     '--measurements', p.measurements,
     ...(p.artifact ? ['--artifact', p.artifact] : []),
     ...(p.verifyKey ? ['--verify-key', p.verifyKey] : []),
+    ...(p.kmsPublicKey ? ['--kms-public-key', p.kmsPublicKey] : []),
     ...(p.repo ? ['--repo', p.repo] : []),
     ...(p.nonce ? ['--nonce', p.nonce] : []),
     ...(p.expectKeys ?? []).flatMap((k) => ['--expect-key', k]),
