@@ -78,9 +78,16 @@ export function loadEncryptedFile(bytes: Uint8Array, format: SopsFormat): Loaded
     case 'yaml':
       return extractNested(loadYaml(text(bytes, format)), format);
     case 'json':
-    case 'binary':
       // Numbers in encrypted JSON are read as sops ≥3.13.2 does; the data values are ENC strings anyway.
       return extractNested([parseJson(text(bytes, format), 'int-or-float')], format);
+    case 'binary':
+      // An encrypted binary file is always sops' JSON envelope; anything else was never encrypted.
+      try {
+        return extractNested([parseJson(text(bytes, format), 'int-or-float')], format);
+      } catch (err) {
+        if (err instanceof SopsError && (err.code === 'SOPS_PARSE_ERROR' || err.code === 'SOPS_UNSUPPORTED')) throw notSops(format);
+        throw err;
+      }
     case 'dotenv': {
       const b = parseDotenv(text(bytes, format));
       const flat: Array<[string, string]> = [];

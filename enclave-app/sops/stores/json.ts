@@ -175,12 +175,12 @@ class Parser {
 export function parseJson(text: string, numbers: JsonNumberMode): SopsMap {
   const p = new Parser(text, numbers);
   p.ws();
-  if (p.s[p.i] !== '{') {
+  const v = p.value(0);
+  if (!(v instanceof SopsMap)) {
     throw new SopsError('SOPS_UNSUPPORTED', 'sops only supports JSON files with a top-level object', {
       hint: 'wrap the value in an object, e.g. {"data": ...}',
     });
   }
-  const v = p.value(0) as SopsMap;
   p.ws();
   if (p.i !== text.length) throw p.fail('unexpected data after the top-level object');
   return v;
