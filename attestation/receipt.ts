@@ -183,12 +183,13 @@ function lowerHex(v: unknown, path: string, maxBytes: number): string {
   return s;
 }
 
-/** A repo-relative POSIX path: no leading slash, no `.`/`..`/empty segments, no backslashes. */
+/** A repo-relative POSIX path: no leading slash, no `.`/`..`/empty segments, no backslashes or control characters. */
 function repoPath(v: unknown, path: string): string {
   const s = string(v, path, { nonEmpty: true });
   const segments = s.split('/');
-  if (s.includes('\\') || s.includes('\0') || segments.some((seg) => seg === '' || seg === '.' || seg === '..')) {
-    throw malformed(path, 'must be a repo-relative POSIX path (no leading "/", no ".", "..", empty segments or "\\")');
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  if (s.includes('\\') || /[\u0000-\u001f\u007f]/.test(s) || segments.some((seg) => seg === '' || seg === '.' || seg === '..')) {
+    throw malformed(path, 'must be a repo-relative POSIX path (no leading "/", no ".", "..", empty segments, "\\" or control characters)');
   }
   return s;
 }

@@ -191,6 +191,8 @@ describe('parseReceipt refuses', () => {
     ['$.claims.inputs[0].path', (c) => (c.inputs[0]!.path = './clef.yaml')],
     ['$.claims.inputs[0].path', (c) => (c.inputs[0]!.path = 'a\\clef.yaml')],
     ['$.claims.inputs[0].path', (c) => (c.inputs[0]!.path = 'a//clef.yaml')],
+    ['$.claims.inputs[0].path', (c) => (c.inputs[0]!.path = 'clef.yaml\nHEAD:other')],
+    ['$.claims.inputs[0].path', (c) => (c.inputs[0]!.path = 'clef\u0000.yaml')],
     ['$.claims.inputs[0].role', (c) => ((c.inputs[0] as unknown as Record<string, unknown>).role = 'other')],
     ['$.claims.inputs[0].sha256', (c) => (c.inputs[0]!.sha256 = 'a'.repeat(63))],
     ['$.claims.inputs[0].gitBlobId', (c) => (c.inputs[0]!.gitBlobId = 'g'.repeat(40))],
