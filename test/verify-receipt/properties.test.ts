@@ -15,7 +15,7 @@ import { SimulatedNsmPki } from '../../attestation/simulated-nsm.js';
 import { runChecks, type VerificationPlan } from '../../verify-receipt/checks.js';
 import { GitRepo } from '../../verify-receipt/git.js';
 import type { VerificationReport } from '../../verify-receipt/report.js';
-import { cloneClaims, inputFor, makePackFixture, type PackFixture } from './helpers/pack-fixture.js';
+import { cloneClaims, inputFor, makePackFixture, makeRepo, type PackFixture } from './helpers/pack-fixture.js';
 import { runCliJson } from './helpers/run-cli.js';
 import { keyPolicy } from './helpers/key-policy.js';
 
@@ -236,6 +236,29 @@ describe('repository at the receipt commit', () => {
     }
     // The honest receipt passes the same check.
     expect(byId(await check(f.receipt, { repo }), 7).status).toBe('pass');
+  });
+
+  it('a clef.yaml in a subdirectory scopes paths relative to it (inputs stay repo-relative)', async () => {
+    const sub = join(f.dir, 'mono');
+    const files = Object.fromEntries(Object.entries(f.files).map(([p, c]) => [`config/${p}`, c]));
+    const commit = await makeRepo(sub, { ...files, 'README.md': '# monorepo\n' });
+    const claims = cloneClaims(f.claims);
+    claims.request.commit = commit;
+    claims.inputs = claims.inputs.map((i) => ({ ...i, path: `config/${i.path}` }));
+    const mono = await GitRepo.open(sub);
+    try {
+      const seven = byId(await check(await f.attestClaims(claims), { repo: mono }), 7);
+      expect(seven.status, seven.evidence).toBe('pass');
+      // Paths relative to the manifest (as if the repo root held it) are not the files at the commit.
+      const wrong = cloneClaims(f.claims);
+      wrong.request.commit = commit;
+      wrong.inputs[0] = { ...wrong.inputs[0]!, path: 'config/clef.yaml' };
+      const bad = byId(await check(await f.attestClaims(wrong), { repo: mono }), 7);
+      expect(bad.status).toBe('fail');
+      expect(bad.evidence).toContain('secrets/payments/production.enc.yaml is not a file in commit');
+    } finally {
+      mono.close();
+    }
   });
 
   it('a commit the repository does not have fails check 7', async () => {
