@@ -24,14 +24,23 @@ export class TokenBuckets {
     this.perMs = requestsPerMinute / 60_000;
   }
 
+  /** Clients currently remembered. */
+  get size(): number {
+    return this.buckets.size;
+  }
+
   /** Takes one token for `key` if there is one. */
   take(key: string): RateDecision {
     const t = this.now();
-    const b = this.buckets.get(key) ?? { tokens: this.burst, at: t };
+    let b = this.buckets.get(key);
+    if (!b) {
+      // Make room before remembering a new client (never evicting the one being served).
+      if (this.buckets.size >= this.maxClients) this.prune(t);
+      b = { tokens: this.burst, at: t };
+      this.buckets.set(key, b);
+    }
     b.tokens = Math.min(this.burst, b.tokens + Math.max(0, t - b.at) * this.perMs);
     b.at = t;
-    this.buckets.set(key, b);
-    if (this.buckets.size > this.maxClients) this.prune(t);
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return { allowed: true, retryAfterSeconds: 0 };
@@ -43,9 +52,9 @@ export class TokenBuckets {
     for (const [k, b] of this.buckets) {
       if (b.tokens + (t - b.at) * this.perMs >= this.burst) this.buckets.delete(k);
     }
-    // Still too many active clients: drop the oldest entries (Map keeps insertion order).
+    // Still full of active clients: drop the oldest entries (Map keeps insertion order).
     for (const k of this.buckets.keys()) {
-      if (this.buckets.size <= this.maxClients) break;
+      if (this.buckets.size < this.maxClients) break;
       this.buckets.delete(k);
     }
   }
