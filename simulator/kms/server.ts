@@ -303,9 +303,10 @@ async function stall(d: AppDeps, request: FastifyRequest, reply: FastifyReply): 
       resolve();
     };
     d.stalled.add(release);
-    request.raw.once('close', release);
+    // The connection's close (client gave up), not the request's (which fires once the body is read).
+    request.raw.socket.once('close', release);
   });
-  request.raw.socket?.destroy();
+  request.raw.socket.destroy();
 }
 
 function checkContentType(request: FastifyRequest): void {
