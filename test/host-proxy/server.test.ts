@@ -26,3 +26,46 @@ describe('POST /v1/pack', () => {
     expect(call).toBeDefined();
   });
 });
+
+describe('GET /openapi.json', () => {
+  it('documents the API from the route schemas', async () => {
+    app = await buildServer(testConfig(), { enclave: new FakeEnclave() });
+    const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json();
+    expect(doc.openapi).toBe('3.0.3');
+    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/readyz', '/v1/attestation', '/v1/pack']);
+    const pack = doc.paths['/v1/pack'].post;
+    const schema = pack.requestBody.content['application/json'].schema;
+    expect(schema.required).toEqual(expect.arrayContaining(['identity', 'environment', 'commit', 'nonce', 'manifest', 'files']));
+    expect(schema.properties.options.properties.signing.enum).toEqual(['kms', 'sealed', 'none']);
+    expect(Object.keys(pack.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '413', '429', '503']));
+    expect(pack.security).toEqual([{ bearer: [] }]);
+    expect(doc.paths['/v1/attestation'].get.parameters[0]).toMatchObject({ name: 'nonce', in: 'query', required: true });
+  });
+});
+
+describe('pack options and local mode', () => {
+  it('passes ttl and signing mode through, defaulting signing to none', async () => {
+    const enclave = new FakeEnclave();
+    app = await buildServer(testConfig(), { enclave });
+    await app.inject({ method: 'POST', url: '/v1/pack', headers: auth, payload: packBody({ options: { ttlSeconds: 3600, signing: 'sealed' } }) });
+    const body = packBody();
+    delete body.options;
+    await app.inject({ method: 'POST', url: '/v1/pack', headers: auth, payload: body });
+    const packs = enclave.calls.filter((c) => c.type === 'pack').map((c) => (c.body as { options: unknown }).options);
+    expect(packs).toEqual([{ ttlSeconds: 3600, signing: 'sealed' }, { signing: 'none' }]);
+  });
+
+  it('--insecure-local without auth: anyone on loopback may pack, as "local"', async () => {
+    app = await buildServer(testConfig({ auth: {} }, true), { enclave: new FakeEnclave() });
+    const res = await app.inject({ method: 'POST', url: '/v1/pack', payload: packBody() });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().receipt.claims.request.requestedBy).toBe('local');
+  });
+
+  it('--insecure-local with auth configured still requires it', async () => {
+    app = await buildServer(testConfig({}, true), { enclave: new FakeEnclave() });
+    expect((await app.inject({ method: 'POST', url: '/v1/pack', payload: packBody() })).statusCode).toBe(401);
+  });
+});
