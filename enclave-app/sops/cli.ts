@@ -106,7 +106,7 @@ async function decryptAction(file: string, flags: DecryptFlags, io: SopsCliIo): 
   }
   if (meta.kms.length > 0) {
     const { createSdkKms } = await import('./keys/kms-sdk.js');
-    keys.kms = (await createSdkKms({ ...(flags.kmsEndpoint ? { endpoint: flags.kmsEndpoint } : {}) })).unwrap;
+    keys.kms = (await createSdkKms({ env: io.env, ...(flags.kmsEndpoint ? { endpoint: flags.kmsEndpoint } : {}) })).unwrap;
   }
   const result = await sops.decryptSops(bytes, inputFormat, keys);
   let out: Uint8Array;
@@ -141,7 +141,7 @@ async function encryptAction(file: string, flags: EncryptFlags, io: SopsCliIo): 
   const opts: import('./index.js').SopsEncryptOptions = { format, keyGroups: [specs] };
   if (flags.kms?.length) {
     const { createSdkKms } = await import('./keys/kms-sdk.js');
-    opts.kms = (await createSdkKms({ ...(flags.kmsEndpoint ? { endpoint: flags.kmsEndpoint } : {}) })).wrap;
+    opts.kms = (await createSdkKms({ env: io.env, ...(flags.kmsEndpoint ? { endpoint: flags.kmsEndpoint } : {}) })).wrap;
   }
   try {
     const out = await sops.encryptSopsFile(plain, opts);

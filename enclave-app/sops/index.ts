@@ -51,3 +51,4 @@ export { shamirSplit, shamirCombine } from './shamir.js';
 export { layoutForVersion, DEFAULT_SOPS_VERSION, type SopsLayout } from './layout.js';
 export { DEFAULT_RULE, compileRe2, type CryptRule, type CryptRuleKind } from './rules.js';
 export { goFormatFloatF, goFormatFloatYaml, goFormatFloatJson } from './go-format.js';
+export { createSdkKms, type SdkKmsOptions } from './keys/kms-sdk.js';

@@ -13,6 +13,11 @@ export interface SdkKmsOptions {
   endpoint?: string;
   /** Region when the ARN has none (aliases); default AWS_REGION / AWS_DEFAULT_REGION. */
   region?: string;
+  /**
+   * Environment to take static credentials from (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+   * AWS_SESSION_TOKEN) and the region; when it has no access key the SDK's default chain is used.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 function sdkFailure(op: string, arn: string, err: unknown): SopsError {
@@ -31,12 +36,21 @@ export async function createSdkKms(opts: SdkKmsOptions = {}): Promise<{ wrap: Km
   const { KMSClient, EncryptCommand, DecryptCommand } = await import('@aws-sdk/client-kms');
   const clients = new Map<string, InstanceType<typeof KMSClient>>();
   const client = async (arn: string, profile?: string): Promise<InstanceType<typeof KMSClient>> => {
-    const region = kmsRegionFromArn(arn) ?? opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+    const env = opts.env ?? process.env;
+    const region = kmsRegionFromArn(arn) ?? opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
     if (!region) throw new SopsError('SOPS_UNSUPPORTED', `cannot tell the AWS region of ${arn}; set AWS_REGION`);
     const id = `${region}\u0000${profile ?? ''}`;
     let c = clients.get(id);
     if (!c) {
-      const credentials = profile ? (await import('@aws-sdk/credential-providers')).fromIni({ profile }) : undefined;
+      const credentials = profile
+        ? (await import('@aws-sdk/credential-providers')).fromIni({ profile })
+        : env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+          ? {
+              accessKeyId: env.AWS_ACCESS_KEY_ID,
+              secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+              ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+            }
+          : undefined;
       c = new KMSClient({
         region,
         ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
