@@ -116,7 +116,7 @@ export function registerKmsSimCommand(program: Command, hooks: KmsSimCommandOpti
                 `${flags.trustRoot.length ? `, ${flags.trustRoot.length} --trust-root file(s)` : ''}${flags.awsRoot ? ', and the AWS Nitro Enclaves root' : ''}`,
               `kms-sim: Recipient documents older than ${ready.maxAttestationAgeMs / 1000}s are refused (an assumption; KMS documents no limit)`,
               ...ready.principals.map((p) => `kms-sim: access key ${p.accessKeyId} → ${p.principalArn}${p.admin ? ' (account administrator)' : ''}`),
-              ...(ready.usingDemoCredentials ? ['kms-sim: using the documented demo credentials (see README "KMS simulator")'] : []),
+              ...(ready.usingDemoCredentials ? ['kms-sim: using the documented demo credentials (simulator/kms/README.md)'] : []),
               ...Object.entries(demoKeys ?? {}).map(([alias, arn]) => `kms-sim: demo key ${alias} → ${arn}`),
               `kms-sim: ready`,
             ];
