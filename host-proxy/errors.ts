@@ -35,6 +35,7 @@ export type HostProxyErrorCode =
   | 'RELAY_LISTEN_FAILED'
   // start-up
   | 'INSECURE_START_REFUSED'
+  | 'PROXY_LISTEN_FAILED'
   // the pack client
   | 'DIRTY_TREE'
   | 'GIT_FAILED'
@@ -100,6 +101,7 @@ function defaultCategoryOf(code: HostProxyErrorCode): ErrorCategory {
     case 'AUTH_JWKS_UNAVAILABLE':
     case 'CREDENTIALS_UNAVAILABLE':
     case 'RELAY_LISTEN_FAILED':
+    case 'PROXY_LISTEN_FAILED':
     case 'PROXY_UNREACHABLE':
     case 'OIDC_TOKEN_UNAVAILABLE':
       return 'unavailable';

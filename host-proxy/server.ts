@@ -14,7 +14,7 @@ import type { ProxyConfig } from './config.js';
 import { credentialSourceFor, type CredentialSource } from './credentials.js';
 import type { EnclaveCalls, EnclaveCallType, EnclaveLink } from './enclave-link.js';
 import { EnclaveQueue } from './enclave-queue.js';
-import { isAttestedPackError } from '../common/errors.js';
+import { ConfigError, isAttestedPackError } from '../common/errors.js';
 import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
 import { attestationRoutes } from './plugins/attestation.js';
 import { authPlugin } from './plugins/auth.js';
@@ -89,6 +89,19 @@ function instrument(link: EnclaveLink, metrics: ProxyMetrics): EnclaveLink {
   };
 }
 
+function readTls(tls: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  const read = (path: string, key: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError('PROXY_TLS_UNREADABLE', `tls.${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+        hint: 'point tls.certFile / tls.keyFile at readable PEM files',
+      });
+    }
+  };
+  return { cert: read(tls.certFile, 'certFile'), key: read(tls.keyFile, 'keyFile') };
+}
+
 /** Builds the authenticator a configuration describes. */
 export async function buildAuthenticator(config: ProxyConfig): Promise<Authenticator> {
   const tokens = new StaticTokens(config.auth.tokens);
@@ -121,7 +134,7 @@ export async function buildServer(config: ProxyConfig, deps: ServerDeps): Promis
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false, formats: { base64: isStrictBase64 } },
     },
-    ...(config.tls ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } } : {}),
+    ...(config.tls ? { https: readTls(config.tls) } : {}),
   });
 
   await app.register(errorsPlugin, { retryAfterSeconds: config.limits.retryAfterSeconds, bodyLimit: config.limits.bodyLimitBytes });

@@ -11,6 +11,7 @@ import type { EnclaveLink } from './enclave-link.js';
 import { startKmsRelay, type KmsRelay } from './kms-relay.js';
 import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
 import { buildServer } from './server.js';
+import { HostProxyError } from './errors.js';
 
 /** Options for startHostProxy (all optional; defaults come from the config). */
 export interface StartHostProxyOptions {
@@ -54,7 +55,15 @@ export async function startHostProxy(config: ProxyConfig, options: StartHostProx
   logTo.app = app;
   let relay: KmsRelay | undefined;
   try {
-    await app.listen({ host: config.listen.host, port: config.listen.port });
+    try {
+      await app.listen({ host: config.listen.host, port: config.listen.port });
+    } catch (err) {
+      const errno = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new HostProxyError('PROXY_LISTEN_FAILED', `the host proxy cannot listen on ${config.listen.host}:${config.listen.port} (${errno})`, {
+        hint: errno === 'EADDRINUSE' ? 'another process holds that port; stop it or change `listen`' : 'check `listen` (address and port) and the permissions to bind it',
+        cause: err,
+      });
+    }
     if (config.relay) {
       const log = app.log;
       relay = await startKmsRelay({
