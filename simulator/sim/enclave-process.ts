@@ -1,0 +1,227 @@
+/**
+ * The simulated enclave as a child process running the measured bundle — the very bytes whose
+ * PCRs the key policies name — exactly as the image's /cmd runs it:
+ *   node <state>/enclave/enclave.mjs serve --simulate --sim-state … --measurements … --listen unix://…
+ * Its JSON event log (stderr) goes to a file; its stdout announces readiness. The launcher kills
+ * only this child, by its pid, and removes its socket.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { lstat, mkdir, readFile, rm, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../../common/fs.js';
+import { SimError } from './errors.js';
+
+/** How to start the enclave child. */
+export interface EnclaveProcessOptions {
+  bundlePath: string;
+  measurementsPath: string;
+  /** Simulated NSM PKI directory (the KMS simulator trusts its root). */
+  nsmDir: string;
+  kmsEndpoint: string;
+  socketPath: string;
+  /** KMS key for the `kms` signing mode. */
+  signingKmsKey?: string;
+  /** Where the child's stderr (JSON events, never secrets) is appended. */
+  logPath: string;
+  /** Where the child's pid is kept while it runs (a later run ends a stale child it finds there). */
+  pidPath: string;
+  /** Extra `serve` flags (e.g. `--key-max-uses 1`). */
+  extraArgs?: string[];
+  /** Deadline for the ready line (default 30 s). */
+  readyTimeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A running enclave child. */
+export interface EnclaveProcess {
+  readonly pid: number;
+  /** `unix:///…` transport URL it listens on. */
+  readonly url: string;
+  /** Resolves when the child exits (with its exit code or signal). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly running: boolean;
+  /** SIGTERM, then SIGKILL after `graceMs` (default 5 s); removes the socket and pid file. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const READY = /^enclave ready on (\S+)$/m;
+
+/** The `serve` arguments for the child (exported so the README and tests show the same line). */
+export function enclaveServeArgs(o: EnclaveProcessOptions): string[] {
+  return [
+    o.bundlePath,
+    'serve',
+    '--simulate',
+    '--sim-state',
+    o.nsmDir,
+    '--measurements',
+    o.measurementsPath,
+    '--kms-endpoint',
+    o.kmsEndpoint,
+    '--listen',
+    `unix://${o.socketPath}`,
+    ...(o.signingKmsKey ? ['--signing-kms-key', o.signingKmsKey] : []),
+    ...(o.extraArgs ?? []),
+  ];
+}
+
+/**
+ * Ends a child a previous run left behind (it crashed or was killed with SIGKILL): only when the
+ * pid file names a live process whose command line is this state's enclave bundle.
+ */
+export async function endStaleEnclave(pidPath: string, bundlePath: string): Promise<boolean> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(pidPath, 'utf8')).trim());
+  } catch {
+    return false;
+  }
+  let ended = false;
+  if (Number.isInteger(pid) && pid > 1) {
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      cmdline = '';
+    }
+    if (cmdline.split('\0').includes(bundlePath)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        ended = true;
+      } catch {
+        ended = false;
+      }
+    }
+  }
+  await rm(pidPath, { force: true });
+  return ended;
+}
+
+async function removeSocket(path: string): Promise<void> {
+  try {
+    if ((await lstat(path)).isSocket()) await unlink(path);
+  } catch {
+    // already gone
+  }
+}
+
+function lastLogLines(path: string, n: number): string {
+  try {
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+    return lines.slice(-n).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Spawns the enclave child and resolves once it prints its ready line. */
+export async function startEnclaveProcess(o: EnclaveProcessOptions): Promise<EnclaveProcess> {
+  await mkdir(dirname(o.logPath), { recursive: true });
+  await endStaleEnclave(o.pidPath, o.bundlePath);
+  const logFd = openSync(o.logPath, 'a', 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, enclaveServeArgs(o), {
+      stdio: ['ignore', 'pipe', logFd],
+      // The enclave gets no AWS or proxy secrets from the environment: credentials arrive per request.
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...(process.env.ATTESTED_PACK_DEBUG ? { ATTESTED_PACK_DEBUG: process.env.ATTESTED_PACK_DEBUG } : {}) },
+    });
+  } finally {
+    closeSync(logFd);
+  }
+  const pid = child.pid;
+  if (pid === undefined) {
+    throw new SimError('SIM_ENCLAVE_START_FAILED', `could not start ${process.execPath} for the enclave bundle`, { hint: 'check that node is executable' });
+  }
+  // If this process ends abruptly, do not leave the child running.
+  const onExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', onExit);
+  await writeFileAtomic(o.pidPath, `${pid}\n`);
+
+  let running = true;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      running = false;
+      process.off('exit', onExit);
+      resolve({ code, signal });
+    });
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (graceMs = 5000): Promise<void> => {
+    stopping ??= (async () => {
+      if (running) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      await removeSocket(o.socketPath);
+      await rm(o.pidPath, { force: true });
+    })();
+    return stopping;
+  };
+
+  let url: string;
+  try {
+    url = await waitForReady(child, exited, o);
+  } catch (err) {
+    await stop(1000);
+    throw err;
+  }
+  child.stdout?.resume();
+  return {
+    pid,
+    url,
+    exited,
+    get running() {
+      return running;
+    },
+    stop,
+  };
+}
+
+function waitForReady(child: ChildProcess, exited: EnclaveProcess['exited'], o: EnclaveProcessOptions): Promise<string> {
+  const timeoutMs = o.readyTimeoutMs ?? 30_000;
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    const done = (fn: () => void): void => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      o.signal?.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString('utf8');
+      const m = READY.exec(out);
+      if (m) done(() => resolve(m[1]!));
+    };
+    const onAbort = (): void => done(() => reject(new SimError('SIM_INTERRUPTED', 'interrupted while the enclave was starting')));
+    const timer = setTimeout(
+      () =>
+        done(() =>
+          reject(
+            new SimError('SIM_ENCLAVE_START_FAILED', `the enclave did not report ready within ${Math.round(timeoutMs / 1000)} s`, {
+              hint: `see ${o.logPath}`,
+            }),
+          ),
+        ),
+      timeoutMs,
+    );
+    child.stdout?.on('data', onData);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    void exited.then(({ code, signal }) =>
+      done(() => {
+        const tail = lastLogLines(o.logPath, 3);
+        reject(
+          new SimError('SIM_ENCLAVE_START_FAILED', `the enclave exited before listening (${signal ?? `exit code ${code}`})${tail ? `; last log lines:\n${tail}` : ''}`, {
+            hint: `see ${o.logPath}`,
+          }),
+        );
+      }),
+    );
+  });
+}

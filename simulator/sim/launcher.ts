@@ -1,0 +1,411 @@
+/**
+ * `attested-pack sim`, steps 1–5: bring the whole chain up in one state directory —
+ *   1 the KMS simulator (in-process, loopback, real AWS JSON protocol)
+ *   2 the enclave bundle, measured by eif-build (the simulated PCRs are the real measurements)
+ *   3 the source, wrap, sign and seal keys with policies kms-policies generates from them
+ *   4 the demo Clef repository, committed with git
+ *   5 the enclave as a child process running the measured bundle, the host proxy in-process,
+ *     the sealed Ed25519 signing key unsealed by an attested KMS Decrypt, a fresh attestation
+ *     document checked against the measurements
+ * Everything opened is closed again on failure, on Ctrl-C and by `close()`.
+ * Step 6 (pack + verify-receipt) is in run.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { KMSClient, EncryptCommand } from '@aws-sdk/client-kms';
+import { generateIdentity, identityToRecipient } from 'age-encryption';
+import { writeFileAtomic } from '../../common/fs.js';
+import { parseMeasurements, type Measurements } from '../../common/measurements.js';
+import { SimulatedNsmPki, verifyAttestationDocument } from '../../attestation/index.js';
+import type { ForwardedCredentials, SealedSigningKey } from '../../enclave-app/protocol.js';
+import type { LogLevel } from '../../host-proxy/index.js';
+import { startKmsSimulator, DEMO_CREDENTIALS, DEMO_ENCLAVE_ROLE_ARN, DEMO_RUNTIME_ROLE_ARN, STATE_FILE, type KmsSimulatorHandle } from '../kms/index.js';
+import { applyPolicies, setupSimKeys, type SetupKeysOptions, type SimKeyArns } from '../keys.js';
+import { ensureDemoRepo, type DemoRepo } from '../demo-repo.js';
+import { CheckRecorder } from './checks.js';
+import { startEnclaveProcess, type EnclaveProcess } from './enclave-process.js';
+import { SimError } from './errors.js';
+import { bundleAndMeasure, defaultEnclaveEntry, type MeasuredEnclave } from './measure.js';
+import { simPaths, type SimPaths } from './paths.js';
+import { startSimProxy, type SimProxy, type UnsealOutcome } from './proxy.js';
+import { ensureSealedKey } from './sealed-key.js';
+
+/** The region of the simulated keys. */
+export const SIM_REGION = 'us-east-1';
+
+/** How to bring the simulation up. */
+export interface StartSimOptions {
+  /** State directory (default `.attested-pack-sim` in the current directory). */
+  stateDir: string;
+  /** Loopback port of the host proxy (default 0: any free port). */
+  port?: number;
+  /** Loopback port of the KMS simulator (default 0: any free port). */
+  kmsPort?: number;
+  /** Enclave entry to bundle (default: enclave-app/enclave-main.ts of this checkout). */
+  enclaveEntry?: string;
+  /**
+   * Generate the key policies from these measurements instead of the enclave's own — the knob
+   * that shows KMS refusing an enclave whose code changed.
+   */
+  policyMeasurements?: Measurements;
+  /** Keep the policies made for the measurements recorded by the previous run (`--keep-policies`). */
+  keepPolicies?: boolean;
+  /** Transport URL the proxy dials instead of the enclave's own socket (e.g. a recording relay). */
+  proxyEnclaveUrl?: string;
+  /** Host proxy log level (default info). */
+  proxyLogLevel?: LogLevel;
+  /** Seal an Ed25519 key under the seal key and have the enclave unseal it (default true). */
+  sealedSigning?: boolean;
+  /** Extra `serve` flags for the enclave child. */
+  enclaveArgs?: string[];
+  /** Progress lines for the slow steps. */
+  progress?: (line: string) => void;
+  /** Aborts between steps (Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+/** What a new run found already in the state directory. */
+export interface SimReuse {
+  kmsState: boolean;
+  nsmPki: boolean;
+  keys: boolean;
+  demoRepo: boolean;
+  sealedKey: boolean;
+}
+
+/** The running simulation. */
+export interface SimHandle {
+  readonly paths: SimPaths;
+  readonly kms: KmsSimulatorHandle;
+  /** The simulator's account administrator (key administration, SOPS authoring, sealing). */
+  readonly admin: KMSClient;
+  /** A Clef runtime role (unwraps artifacts, reads the signing public key). */
+  readonly runtime: KMSClient;
+  readonly pki: SimulatedNsmPki;
+  readonly keys: SimKeyArns;
+  readonly measured: MeasuredEnclave;
+  /** Measurements the key policies currently name. */
+  readonly policyMeasurements: Measurements;
+  readonly repo: DemoRepo;
+  readonly enclave: EnclaveProcess;
+  readonly proxy: SimProxy;
+  readonly sealedKey: SealedSigningKey | undefined;
+  /** The last unseal answer (undefined: no enclave connection yet, or sealed signing off). */
+  readonly unseal: UnsealOutcome | undefined;
+  readonly reused: SimReuse;
+  readonly recorder: CheckRecorder;
+  /** Credentials the proxy forwards (the simulator's enclave role). */
+  readonly enclaveCredentials: ForwardedCredentials;
+  /** Replaces the enclave child (same socket): e.g. a bundle with one byte changed and its measurements. */
+  restartEnclave(o?: { bundlePath?: string; measurementsPath?: string }): Promise<EnclaveProcess>;
+  /** Regenerates and applies the four key policies for `m` (and records them for --keep-policies). */
+  applyPolicies(m: Measurements): Promise<void>;
+  /** Stops the proxy (draining), the enclave child and the KMS simulator; removes the socket. */
+  close(): Promise<void>;
+}
+
+const ADMIN = DEMO_CREDENTIALS[0]!;
+const ENCLAVE = DEMO_CREDENTIALS[1]!;
+const RUNTIME = DEMO_CREDENTIALS[2]!;
+const KEY_ALIAS_PREFIX = 'alias/attested-pack';
+
+function sdkClient(endpoint: string, c: { accessKeyId: string; secretAccessKey: string }): KMSClient {
+  return new KMSClient({ endpoint, region: SIM_REGION, credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey }, maxAttempts: 1 });
+}
+
+function keyOptions(m: Measurements): SetupKeysOptions {
+  return {
+    measurements: m,
+    enclaveRoleArn: DEMO_ENCLAVE_ROLE_ARN,
+    runtimeRoleArns: [DEMO_RUNTIME_ROLE_ARN],
+    encryptorArns: [ADMIN.principalArn],
+    aliasPrefix: KEY_ALIAS_PREFIX,
+  };
+}
+
+const short = (hex: string): string => `${hex.slice(0, 16)}…`;
+
+function hasFiles(dir: string): boolean {
+  try {
+    return readdirSync(dir).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+async function readPolicyMeasurements(path: string): Promise<Measurements | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return parseMeasurements(text, path);
+  } catch (err) {
+    throw new SimError('SIM_STATE_INVALID', `${path} is not a usable measurements.json`, {
+      category: 'input',
+      hint: `delete ${path} (it records which measurements the key policies name) and run without --keep-policies`,
+      cause: err,
+    });
+  }
+}
+
+async function ageIdentityFor(path: string): Promise<string> {
+  const existing = (await readFile(path, 'utf8').catch(() => '')).trim();
+  if (existing.startsWith('AGE-SECRET-KEY-1')) return existing;
+  const identity = await generateIdentity();
+  await writeFileAtomic(path, `${identity}\n`, { mode: 0o600 });
+  return identity;
+}
+
+/** A stack of closers run in reverse order, once. */
+class Resources {
+  private readonly closers: Array<() => Promise<void>> = [];
+  private closing: Promise<void> | undefined;
+  push(fn: () => Promise<void>): void {
+    this.closers.push(fn);
+  }
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const fn of this.closers.reverse()) await fn().catch(() => undefined);
+    })();
+    return this.closing;
+  }
+}
+
+/** Runs steps 1–5 and returns the running simulation (steps are recorded in `recorder`). */
+export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new CheckRecorder(o.progress)): Promise<SimHandle> {
+  const paths = simPaths(o.stateDir);
+  const resources = new Resources();
+  const checkAbort = (): void => {
+    if (o.signal?.aborted) throw new SimError('SIM_INTERRUPTED', 'interrupted; everything started so far was shut down');
+  };
+  try {
+    await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
+    checkAbort();
+
+    // 1. The KMS simulator, trusting the simulated NSM root the enclave will attest under.
+    const { kms, pki, reusedKms, reusedPki } = await recorder.step('kms-simulator', 'KMS simulator', async () => {
+      const reusedPki = hasFiles(paths.nsmDir);
+      const reusedKms = existsSync(`${paths.kmsDir}/${STATE_FILE}`);
+      const pki = await SimulatedNsmPki.open(paths.nsmDir);
+      await writeFile(paths.nsmRootPem, pki.rootPem());
+      const kms = await startKmsSimulator({
+        stateDir: paths.kmsDir,
+        trustRoots: [pki.rootPem()],
+        acceptAwsRoot: false,
+        region: SIM_REGION,
+        ...(o.kmsPort === undefined ? {} : { port: o.kmsPort }),
+      });
+      resources.push(() => kms.close());
+      return {
+        value: { kms, pki, reusedKms, reusedPki },
+        evidence: `${kms.endpoint} (${reusedKms ? 'state reused' : 'new state'} in ${paths.kmsDir}; trusts the simulated NSM root ${short(pki.trustedRoot().sha256)})`,
+      };
+    });
+    const admin = sdkClient(kms.endpoint, ADMIN);
+    const runtime = sdkClient(kms.endpoint, RUNTIME);
+    resources.push(async () => {
+      admin.destroy();
+      runtime.destroy();
+    });
+    checkAbort();
+
+    // 2. Bundle and measure the enclave code about to run.
+    const measured = await recorder.step(
+      'measurements',
+      'enclave measured',
+      async () => {
+        const m = await bundleAndMeasure({ entry: o.enclaveEntry ?? (await defaultEnclaveEntry()), bundlePath: paths.bundle, measurementsPath: paths.measurements });
+        return { value: m, evidence: `PCR0 ${short(m.measurements.PCR0)} PCR2 ${short(m.measurements.PCR2)} of ${m.bundlePath} → ${m.measurementsPath}` };
+      },
+      'sim: bundling and measuring the enclave (eif-build)',
+    );
+    checkAbort();
+
+    // 3. Keys and their generated policies.
+    const reusedKeys = kms.state.getAlias(`${KEY_ALIAS_PREFIX}/source`) !== undefined;
+    const { keys, policyMeasurements } = await recorder.step(
+      'key-policies',
+      'keys and policies',
+      async () => {
+        const recorded = o.keepPolicies ? await readPolicyMeasurements(paths.policyMeasurements) : undefined;
+        const pm = o.policyMeasurements ?? recorded ?? measured.measurements;
+        const keys = await setupSimKeys(admin, keyOptions(pm));
+        await writeFileAtomic(paths.policyMeasurements, JSON.stringify(pm, null, 2) + '\n');
+        const whose =
+          pm.PCR0 === measured.measurements.PCR0
+            ? "the enclave's own measurements"
+            : `OTHER measurements${recorded ? ' (kept from the previous run)' : ''}: this enclave's KMS calls will be refused`;
+        return {
+          value: { keys, policyMeasurements: pm },
+          evidence: `source, wrap, sign, seal (${reusedKeys ? 'reused' : 'created'}); Decrypt requires PCR0 ${short(pm.PCR0)} — ${whose}`,
+        };
+      },
+      'sim: creating keys and generating their policies',
+    );
+    checkAbort();
+
+    // 4. The demo Clef repository, SOPS files encrypted under the source key, committed.
+    const { repo, reusedRepo } = await recorder.step('demo-repo', 'demo Clef repository', async () => {
+      const before = existsSync(`${paths.demoRepo}/.git`) ? await headOf(paths.demoRepo) : undefined;
+      const ageIdentity = await ageIdentityFor(paths.ageIdentity);
+      const repo = await ensureDemoRepo({
+        dir: paths.demoRepo,
+        sourceKeyArn: keys.source,
+        wrapKeyArn: keys.wrap,
+        ageRecipient: await identityToRecipient(ageIdentity),
+        kmsWrap: async (req) => {
+          const out = await admin.send(new EncryptCommand({ KeyId: req.arn, Plaintext: req.plaintext, ...(req.context ? { EncryptionContext: req.context } : {}) }));
+          return Buffer.from(out.CiphertextBlob!).toString('base64');
+        },
+      });
+      const reusedRepo = before !== undefined && before === repo.commit;
+      return {
+        value: { repo, reusedRepo },
+        evidence: `${repo.dir} at ${repo.commit.slice(0, 12)} (${reusedRepo ? 'reused' : 'committed now'}): namespaces payments, auth × dev, production`,
+      };
+    });
+    checkAbort();
+
+    // 5. The sealed key, the enclave child, the proxy, readiness and attestation.
+    const sealing = o.sealedSigning ?? true;
+    const sealedResult = sealing ? await ensureSealedKey(paths.sealedKey, keys.seal, admin) : undefined;
+    const enclaveCredentials: ForwardedCredentials = { accessKeyId: ENCLAVE.accessKeyId, secretAccessKey: ENCLAVE.secretAccessKey, region: SIM_REGION };
+    const enclaveOptions = (bundlePath: string, measurementsPath: string) => ({
+      bundlePath,
+      measurementsPath,
+      nsmDir: paths.nsmDir,
+      kmsEndpoint: kms.endpoint,
+      socketPath: paths.enclaveSocket,
+      signingKmsKey: keys.sign,
+      logPath: paths.enclaveLog,
+      pidPath: paths.enclavePid,
+      ...(o.enclaveArgs ? { extraArgs: o.enclaveArgs } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    let enclave = await recorder.step(
+      'enclave',
+      'enclave running',
+      async () => {
+        const e = await startEnclaveProcess(enclaveOptions(measured.bundlePath, measured.measurementsPath));
+        return { value: e, evidence: `pid ${e.pid}: node ${paths.bundle} serve --simulate on ${e.url} (log ${paths.enclaveLog})` };
+      },
+      'sim: starting the enclave (child process, simulated NSM)',
+    );
+    resources.push(() => enclave.stop());
+    checkAbort();
+
+    let unseal: UnsealOutcome | undefined;
+    const proxy = await recorder.step('host-proxy', 'host proxy', async () => {
+      const p = await startSimProxy({
+        configPath: paths.proxyConfig,
+        logPath: paths.proxyLog,
+        port: o.port ?? 0,
+        enclaveUrl: o.proxyEnclaveUrl ?? enclave.url,
+        credentials: enclaveCredentials,
+        logLevel: o.proxyLogLevel ?? 'info',
+        ...(sealedResult ? { sealedKey: sealedResult.sealed } : {}),
+        onUnseal: (u) => {
+          unseal = u;
+        },
+      });
+      resources.push(() => p.close());
+      return { value: p, evidence: `${p.url} → ${o.proxyEnclaveUrl ?? enclave.url} (bearer token, stored hashed in ${paths.proxyConfig}; log ${paths.proxyLog})` };
+    });
+    checkAbort();
+
+    await recorder.step('enclave-attests', 'enclave attests its measurements', async () => {
+      const ready = await fetch(new URL('/readyz', proxy.url), { signal: AbortSignal.timeout(30_000) });
+      const readyBody = (await ready.json()) as { status?: string; error?: { code?: string; message?: string } };
+      if (ready.status !== 200) {
+        throw new SimError('SIM_CHECK_FAILED', `the proxy is not ready: ${readyBody.error?.code ?? ready.status} ${readyBody.error?.message ?? ''}`.trim());
+      }
+      const nonce = randomBytes(32);
+      const res = await fetch(new URL(`/v1/attestation?nonce=${nonce.toString('hex')}`, proxy.url), {
+        headers: { authorization: `Bearer ${proxy.token}` },
+        signal: AbortSignal.timeout(30_000),
+      });
+      const body = (await res.json()) as { document?: string };
+      if (res.status !== 200 || typeof body.document !== 'string') throw new SimError('SIM_CHECK_FAILED', `GET /v1/attestation answered HTTP ${res.status}`);
+      const m = measured.measurements;
+      const v = await verifyAttestationDocument(new Uint8Array(Buffer.from(body.document, 'base64')), {
+        trustedRoots: [pki.trustedRoot()],
+        at: Date.now(),
+        maxAgeMs: 5 * 60_000,
+        expectedPcrs: { 0: m.PCR0, 1: m.PCR1, 2: m.PCR2 },
+        expectedNonce: new Uint8Array(nonce),
+      });
+      return { value: v, evidence: `GET /v1/attestation: document chains to the simulated root, PCR0/1/2 = ${paths.measurements}, nonce echoed (module ${v.moduleId})` };
+    });
+
+    if (sealedResult) {
+      const sealedKey = sealedResult.sealed;
+      const u = unseal as UnsealOutcome | undefined;
+      const title = 'sealed signing key';
+      if (u?.ok && Buffer.from(u.publicKey).equals(Buffer.from(sealedKey.publicKey))) {
+        recorder.add({
+          name: 'sealed-signing-key',
+          title,
+          status: 'pass',
+          evidence: `unsealed by the enclave with an attested KMS Decrypt under the seal key (${sealedResult.reused ? 'reused' : 'sealed now'}: ${paths.sealedKey}; verify key ${Buffer.from(sealedKey.publicKey).toString('base64').slice(-16)})`,
+        });
+      } else {
+        recorder.add({
+          name: 'sealed-signing-key',
+          title,
+          status: 'fail',
+          evidence: u && !u.ok ? `the enclave refused to start sealed signing: ${u.message}` : 'the enclave did not unseal the key',
+          code: u && !u.ok ? u.code : 'SIM_CHECK_FAILED',
+        });
+      }
+    }
+
+    let currentPolicy = policyMeasurements;
+    const reused: SimReuse = { kmsState: reusedKms, nsmPki: reusedPki, keys: reusedKeys, demoRepo: reusedRepo, sealedKey: sealedResult?.reused ?? false };
+    return {
+      paths,
+      kms,
+      admin,
+      runtime,
+      pki,
+      keys,
+      measured,
+      get policyMeasurements() {
+        return currentPolicy;
+      },
+      repo,
+      get enclave() {
+        return enclave;
+      },
+      proxy,
+      sealedKey: sealedResult?.sealed,
+      get unseal() {
+        return unseal;
+      },
+      reused,
+      recorder,
+      enclaveCredentials,
+      async restartEnclave(r = {}) {
+        await enclave.stop();
+        unseal = undefined;
+        enclave = await startEnclaveProcess(enclaveOptions(r.bundlePath ?? measured.bundlePath, r.measurementsPath ?? measured.measurementsPath));
+        return enclave;
+      },
+      async applyPolicies(m) {
+        await applyPolicies(admin, keys, keyOptions(m));
+        await writeFileAtomic(paths.policyMeasurements, JSON.stringify(m, null, 2) + '\n');
+        currentPolicy = m;
+      },
+      close: () => resources.close(),
+    };
+  } catch (err) {
+    await resources.close();
+    throw err;
+  }
+}
+
+async function headOf(dir: string): Promise<string | undefined> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve) => {
+    execFile('git', ['rev-parse', 'HEAD'], { cwd: dir }, (err, stdout) => resolve(err ? undefined : stdout.trim()));
+  });
+}

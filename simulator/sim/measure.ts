@@ -1,0 +1,35 @@
+/**
+ * Step 2 of the simulation: bundle the enclave application with eif-build and measure it, so
+ * the PCRs the simulated NSM reports (and the key policies name) are the real measurements of
+ * the code the enclave child is about to run. Writes the bundle and measurements.json.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Measurements } from '../../common/measurements.js';
+import { bundleEnclave, DEFAULT_ENCLAVE_ENTRY, findProjectRoot, measureEnclaveBundle } from '../../eif-build/index.js';
+
+/** What was built and measured. */
+export interface MeasuredEnclave {
+  bundlePath: string;
+  bundleSha256: string;
+  measurementsPath: string;
+  measurements: Measurements;
+}
+
+/** The enclave entry of this checkout (found from this module's location, not the current directory). */
+export async function defaultEnclaveEntry(): Promise<string> {
+  const root = await findProjectRoot(dirname(fileURLToPath(import.meta.url)));
+  return join(root, DEFAULT_ENCLAVE_ENTRY);
+}
+
+/** Bundles `entry` to `bundlePath` and writes the measurements of that bundle to `measurementsPath`. */
+export async function bundleAndMeasure(o: { entry: string; bundlePath: string; measurementsPath: string }): Promise<MeasuredEnclave> {
+  const bundle = await bundleEnclave({ entry: o.entry, outFile: o.bundlePath });
+  const measurements = await measureBundle(bundle.bundlePath, o.measurementsPath);
+  return { bundlePath: bundle.bundlePath, bundleSha256: bundle.sha256, measurementsPath: o.measurementsPath, measurements };
+}
+
+/** Measures an existing bundle (e.g. after editing one byte of it) and writes measurements.json. */
+export function measureBundle(bundlePath: string, measurementsPath: string): Promise<Measurements> {
+  return measureEnclaveBundle({ bundlePath, measurementsFile: measurementsPath });
+}

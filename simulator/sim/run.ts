@@ -1,0 +1,277 @@
+/**
+ * `attested-pack sim`, step 6 and the whole run: the `pack` client against the proxy (what CI
+ * runs), then `verify-receipt` with the measurements, the artifact, the repository, the expected
+ * keys, the nonce we sent and the signing key's public half (what an auditor runs). Produces the
+ * summary the CLI prints (or emits as one JSON object).
+ */
+import { writeFile } from 'node:fs/promises';
+import { GetPublicKeyCommand } from '@aws-sdk/client-kms';
+import type { SigningMode } from '../../enclave-app/protocol.js';
+import { runPackClient, type PackClientResult } from '../../host-proxy/index.js';
+import { runVerifyReceipt, type VerificationReport } from '../../verify-receipt/index.js';
+import { DEMO_ENVIRONMENT, DEMO_IDENTITY } from '../demo-repo.js';
+import { CheckRecorder, type SimCheck } from './checks.js';
+import { startSim, type SimHandle, type SimReuse, type StartSimOptions } from './launcher.js';
+import { outputPaths, simPaths } from './paths.js';
+import { SimError } from './errors.js';
+import { EXIT_CODES, toAttestedPackError } from '../../common/errors.js';
+
+/** The repository name recorded in the simulation's receipts. */
+export const SIM_REPOSITORY = 'example/demo-secrets';
+
+/** One pack through the proxy. */
+export interface SimPackOptions {
+  identity?: string;
+  environment?: string;
+  signing?: SigningMode;
+  /** Verify the receipt against measurements.json in the client as well (default true). */
+  clientVerifies?: boolean;
+  /** Client retries on 503/429 (default 1). */
+  retries?: number;
+  /** Replaces fetch (tests record the HTTP exchange). */
+  fetch?: typeof fetch;
+  progress?: (line: string) => void;
+}
+
+/** A finished pack: the client's result and the nonce it sent. */
+export interface SimPackOutcome {
+  result: PackClientResult;
+  /** The nonce the client sent (hex), as read from its outgoing request. */
+  nonce: string;
+  artifact: string;
+  receipt: string;
+}
+
+/** Runs the pack client (host-proxy's `runPackClient`) against the simulation's proxy. */
+export async function packThroughProxy(sim: SimHandle, o: SimPackOptions = {}): Promise<SimPackOutcome> {
+  const identity = o.identity ?? DEMO_IDENTITY;
+  const environment = o.environment ?? DEMO_ENVIRONMENT;
+  const out = outputPaths(sim.paths, identity, environment);
+  let nonce = '';
+  const baseFetch = o.fetch ?? fetch;
+  // The nonce is the client's own secret-free freshness value: read it from the request it sends,
+  // so verify-receipt can be told which nonce to expect (check 5).
+  const recordingFetch: typeof fetch = (input, init) => {
+    if (typeof init?.body === 'string') {
+      try {
+        const n = (JSON.parse(init.body) as { nonce?: unknown }).nonce;
+        if (typeof n === 'string') nonce = n;
+      } catch {
+        // not a pack body
+      }
+    }
+    return baseFetch(input, init);
+  };
+  const result = await runPackClient(
+    {
+      proxy: sim.proxy.url,
+      identity,
+      environment,
+      repoDir: sim.repo.dir,
+      out: out.artifact,
+      receipt: out.receipt,
+      token: sim.proxy.token,
+      signing: o.signing ?? 'kms',
+      repository: SIM_REPOSITORY,
+      retries: o.retries ?? 1,
+      timeoutMs: 60_000,
+      ...(o.clientVerifies === false ? {} : { measurements: sim.measured.measurementsPath, roots: [sim.paths.nsmRootPem] }),
+    },
+    { fetch: recordingFetch, env: {}, ...(o.progress ? { progress: o.progress } : {}) },
+  );
+  return { result, nonce, artifact: result.output, receipt: result.receipt };
+}
+
+/** The verify-receipt arguments an auditor uses for a simulation pack. */
+export function verifyReceiptArgs(sim: SimHandle, p: { receipt: string; artifact: string; nonce?: string; kmsPublicKey?: string }): string[] {
+  return [
+    p.receipt,
+    '--measurements',
+    sim.measured.measurementsPath,
+    '--root',
+    sim.paths.nsmRootPem,
+    '--artifact',
+    p.artifact,
+    '--repo',
+    sim.repo.dir,
+    '--expect-key',
+    sim.keys.source,
+    '--expect-key',
+    sim.keys.wrap,
+    '--expect-key',
+    sim.keys.sign,
+    ...(p.kmsPublicKey ? ['--kms-public-key', p.kmsPublicKey] : []),
+    ...(p.nonce ? ['--nonce', p.nonce] : []),
+  ];
+}
+
+/** Writes the signing key's public half as `aws kms get-public-key` prints it (read as the runtime role). */
+export async function writeSigningPublicKey(sim: SimHandle): Promise<string> {
+  const pub = await sim.runtime.send(new GetPublicKeyCommand({ KeyId: sim.keys.sign }));
+  await writeFile(sim.paths.signPublicKey, JSON.stringify({ KeyId: pub.KeyId ?? sim.keys.sign, PublicKey: Buffer.from(pub.PublicKey!).toString('base64') }, null, 2) + '\n');
+  return sim.paths.signPublicKey;
+}
+
+/** Runs verify-receipt (the same code as the CLI) with `--json` and returns its report. */
+export async function verifyWithCli(args: readonly string[]): Promise<{ code: number; report: VerificationReport | undefined; error: string | undefined }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runVerifyReceipt([...args, '--json'], { io: { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), isTty: false } });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    parsed = undefined;
+  }
+  const o = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { checks?: unknown; error?: { code?: string; message?: string } };
+  if (Array.isArray(o.checks)) return { code, report: o as VerificationReport, error: undefined };
+  return { code, report: undefined, error: o.error ? `${o.error.code}: ${o.error.message}` : stderr.trim() || 'verify-receipt printed no report' };
+}
+
+/** Step 6: pack, then verify; every outcome becomes a check. Returns the pack outcome when it packed. */
+export async function packAndVerify(sim: SimHandle, recorder: CheckRecorder): Promise<{ pack?: SimPackOutcome; verifyArgs?: string[]; error?: unknown }> {
+  let pack: SimPackOutcome;
+  try {
+    pack = await recorder.step(
+      'pack',
+      'pack through the proxy',
+      async () => {
+        const p = await packThroughProxy(sim, { progress: (l) => recorder.note(`sim: pack: ${l}`) });
+        const r = p.result;
+        return {
+          value: p,
+          evidence: `${r.identity}/${r.environment} at ${r.commit.slice(0, 12)}: ${r.keyCount ?? '?'} keys from ${r.namespaceCount ?? '?'} namespaces, KMS-signed, ${(r.artifactSize / 1024).toFixed(1)} KB`,
+        };
+      },
+      'sim: packing api-gateway/production through the proxy',
+    );
+  } catch (err) {
+    return { error: err };
+  }
+  recorder.add({
+    name: 'client-checks',
+    title: 'pack client checked the answer',
+    status: pack.result.verified ? 'pass' : 'fail',
+    evidence: pack.result.verified
+      ? 'nonce, commit, identity, environment and artifact sha256 match the request; attestation chain, PCRs and claims binding verified'
+      : 'the client did not verify the receipt',
+  });
+
+  let args: string[];
+  try {
+    const kmsPublicKey = await writeSigningPublicKey(sim);
+    args = verifyReceiptArgs(sim, { receipt: pack.receipt, artifact: pack.artifact, nonce: pack.nonce, kmsPublicKey });
+  } catch (err) {
+    recorder.fail('verify-receipt', 'verify-receipt', err);
+    return { pack, error: err };
+  }
+  recorder.note('sim: running verify-receipt');
+  const v = await verifyWithCli(args);
+  if (!v.report) {
+    recorder.add({ name: 'verify-receipt', title: 'verify-receipt', status: 'fail', evidence: v.error ?? 'no report', code: 'SIM_CHECK_FAILED' });
+    return { pack, verifyArgs: args };
+  }
+  for (const c of v.report.checks) {
+    recorder.add({
+      name: `verify-receipt:${c.name}`,
+      title: `verify-receipt ${c.id}. ${c.name}`,
+      status: c.status,
+      evidence: c.evidence,
+      ...(c.code ? { code: c.code } : {}),
+    });
+  }
+  return { pack, verifyArgs: args };
+}
+
+/** What `sim --json` prints. */
+export interface SimSummary {
+  ok: boolean;
+  stateDir: string;
+  identity: string;
+  environment: string;
+  repository: string;
+  artifact: string | null;
+  receipt: string | null;
+  measurements: string | null;
+  demoRepo: string | null;
+  commit: string | null;
+  nsmRoot: string;
+  signPublicKey: string | null;
+  sealedKey: string | null;
+  keys: Record<string, string> | null;
+  pcr0: string | null;
+  reused: SimReuse | null;
+  checks: SimCheck[];
+  /** The verify-receipt command line for this receipt (argv after the program name). */
+  verifyReceiptArgs: string[] | null;
+  /** Present with --keep-running. */
+  services?: { proxy: string; token: string; kms: string; enclave: string; enclavePid: number };
+  /** The error that stopped the run early, if any. */
+  error?: { code: string; message: string; hint?: string };
+}
+
+/** Options of the whole run. */
+export interface RunSimOptions extends StartSimOptions {
+  /** Leave the services up; the caller closes `handle` (the CLI waits for Ctrl-C). */
+  keepRunning?: boolean;
+}
+
+/** Runs the whole simulation (steps 1–6). Closes everything unless `keepRunning` (then the caller closes `handle`). */
+export async function runSim(o: RunSimOptions): Promise<{ summary: SimSummary; exitCode: number; handle: SimHandle | undefined }> {
+  const recorder = new CheckRecorder(o.progress);
+  let handle: SimHandle | undefined;
+  let failure: unknown;
+  let packed: { pack?: SimPackOutcome; verifyArgs?: string[]; error?: unknown } = {};
+  try {
+    handle = await startSim(o, recorder);
+    packed = await packAndVerify(handle, recorder);
+    failure = packed.error;
+    if (o.signal?.aborted) throw new SimError('SIM_INTERRUPTED', 'interrupted; everything started was shut down');
+  } catch (err) {
+    failure = err;
+    if (!recorder.checks.some((c) => c.status === 'fail')) recorder.fail('run', 'simulation', err);
+  }
+  const e = failure === undefined ? undefined : toAttestedPackError(failure);
+  const error = e ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : undefined;
+  const summary = summarize(o, handle, recorder, packed, error);
+  const exitCode = summary.ok ? EXIT_CODES.ok : (e?.exitCode ?? EXIT_CODES.rejected);
+  if (handle && !o.keepRunning) {
+    await handle.close();
+    return { summary, exitCode, handle: undefined };
+  }
+  if (handle) {
+    summary.services = { proxy: handle.proxy.url, token: handle.proxy.token, kms: handle.kms.endpoint, enclave: handle.enclave.url, enclavePid: handle.enclave.pid };
+  }
+  return { summary, exitCode, handle };
+}
+
+function summarize(
+  o: RunSimOptions,
+  h: SimHandle | undefined,
+  recorder: CheckRecorder,
+  packed: { pack?: SimPackOutcome; verifyArgs?: string[] },
+  error: SimSummary['error'],
+): SimSummary {
+  const paths = h?.paths ?? simPaths(o.stateDir);
+  return {
+    ok: recorder.ok && error === undefined,
+    stateDir: paths.stateDir,
+    identity: DEMO_IDENTITY,
+    environment: DEMO_ENVIRONMENT,
+    repository: SIM_REPOSITORY,
+    artifact: packed.pack?.artifact ?? null,
+    receipt: packed.pack?.receipt ?? null,
+    measurements: h?.measured.measurementsPath ?? null,
+    demoRepo: h?.repo.dir ?? null,
+    commit: h?.repo.commit ?? null,
+    nsmRoot: paths.nsmRootPem,
+    signPublicKey: packed.verifyArgs ? paths.signPublicKey : null,
+    sealedKey: h?.sealedKey ? paths.sealedKey : null,
+    keys: h ? { ...h.keys } : null,
+    pcr0: h?.measured.measurements.PCR0 ?? null,
+    reused: h?.reused ?? null,
+    checks: recorder.checks,
+    verifyReceiptArgs: packed.verifyArgs ?? null,
+    ...(error ? { error } : {}),
+  };
+}
