@@ -7,6 +7,7 @@ import {
   createCipheriv,
   createHash,
   createPrivateKey,
+  createPublicKey,
   generateKeyPairSync,
   publicEncrypt,
   randomBytes,
@@ -38,7 +39,8 @@ beforeAll(() => {
   const k = generateKeyPairSync('rsa', { modulusLength: 2048 });
   ownKey = k.privateKey;
   ownSpki = k.publicKey.export({ format: 'der', type: 'spki' });
-  otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  // "Another key": the enclaver vector's published key (no second key generation needed).
+  otherKey = { privateKey: enclaverKey, publicKey: createPublicKey(enclaverKey) };
 });
 
 const rid = (spki: Uint8Array): Buffer => createHash('sha256').update(spki).digest();

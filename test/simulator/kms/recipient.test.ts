@@ -164,7 +164,9 @@ describe('CiphertextForRecipient from attested calls', () => {
 
   it('another key cannot open it (uniform CmsError)', async () => {
     const g = await enclave.send(new GenerateRandomCommand({ NumberOfBytes: 16, Recipient: recipientOf(await attest()) }));
-    const other = newRecipientKey();
+    // The enclaver vector's published RSA key stands in for "some other enclave's key".
+    const otherPrivate = createPrivateKey(await readFile(path.join(vectorsDir, 'kms-recipient/enclaver/recipient_private_key.pem')));
+    const other = { privateKey: otherPrivate, spki: createPublicKey(otherPrivate).export({ format: 'der', type: 'spki' }) };
     expect(() => decryptCiphertextForRecipient(g.CiphertextForRecipient!, other.privateKey, other.spki)).toThrow(CmsError);
     expect(() => decryptCiphertextForRecipient(g.CiphertextForRecipient!, other.privateKey, recipient.spki)).toThrow(CmsError);
   });

@@ -40,6 +40,7 @@ import {
   UnsupportedOperationException,
   VerifyCommand,
   type KMSClient,
+  type KeyMetadata,
 } from '@aws-sdk/client-kms';
 import { ACCOUNT, CREDS, startTestSim, type TestSim } from './helpers.js';
 
@@ -47,10 +48,26 @@ let t: TestSim;
 let admin: KMSClient;
 let symmetricArn: string;
 
+/** One key per spec/usage, created concurrently up front (key generation runs off the event loop). */
+const SPECS = [
+  { KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT', enc: ['SYMMETRIC_DEFAULT'] },
+  { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY', sig: ['ECDSA_SHA_256'] },
+  { KeySpec: 'ECC_NIST_P384', KeyUsage: 'SIGN_VERIFY', sig: ['ECDSA_SHA_384'] },
+  { KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT', enc: ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] },
+  { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', sig: ['RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512', 'RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512'] },
+  // RSA_3072 / RSA_4096 take the same path with a larger modulus (seconds of key generation each), so they are not run here.
+] as const;
+const created = new Map<string, KeyMetadata>();
+const keyOf = (spec: string, usage: string) => created.get(`${spec}/${usage}`)!.Arn!;
+
 beforeAll(async () => {
   t = await startTestSim();
   admin = t.client('admin');
-  symmetricArn = (await admin.send(new CreateKeyCommand({ Description: 'main symmetric key' }))).KeyMetadata!.Arn!;
+  const mds = await Promise.all(
+    SPECS.map((c) => admin.send(new CreateKeyCommand({ KeySpec: c.KeySpec, KeyUsage: c.KeyUsage, Description: c.KeySpec })).then((r) => r.KeyMetadata!)),
+  );
+  SPECS.forEach((c, i) => created.set(`${c.KeySpec}/${c.KeyUsage}`, mds[i]!));
+  symmetricArn = keyOf('SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT');
 });
 afterAll(async () => {
   await t.close();
@@ -68,22 +85,14 @@ async function failure(p: Promise<unknown>): Promise<KMSServiceException> {
 }
 
 describe('key management through the SDK', () => {
-  it('CreateKey returns KeyMetadata for every supported key spec', async () => {
-    const cases = [
-      { KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT', enc: ['SYMMETRIC_DEFAULT'] },
-      { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY', sig: ['ECDSA_SHA_256'] },
-      { KeySpec: 'ECC_NIST_P384', KeyUsage: 'SIGN_VERIFY', sig: ['ECDSA_SHA_384'] },
-      { KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT', enc: ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] },
-      // RSA_3072 / RSA_4096 take the same path with a larger modulus; 4096-bit keygen costs seconds, so only 3072 runs here.
-      { KeySpec: 'RSA_3072', KeyUsage: 'SIGN_VERIFY' },
-    ] as const;
-    for (const c of cases) {
-      const md = (await admin.send(new CreateKeyCommand({ KeySpec: c.KeySpec, KeyUsage: c.KeyUsage, Description: c.KeySpec }))).KeyMetadata!;
-      expect(md).toMatchObject({ KeySpec: c.KeySpec, KeyUsage: c.KeyUsage, KeyState: 'Enabled', Enabled: true, AWSAccountId: ACCOUNT, KeyManager: 'CUSTOMER', Origin: 'AWS_KMS' });
+  it('CreateKey returns KeyMetadata for every key spec and usage', async () => {
+    for (const c of SPECS) {
+      const md = created.get(`${c.KeySpec}/${c.KeyUsage}`)!;
+      expect(md).toMatchObject({ KeySpec: c.KeySpec, CustomerMasterKeySpec: c.KeySpec, KeyUsage: c.KeyUsage, KeyState: 'Enabled', Enabled: true, AWSAccountId: ACCOUNT, KeyManager: 'CUSTOMER', Origin: 'AWS_KMS', Description: c.KeySpec });
       expect(md.Arn).toBe(`arn:aws:kms:us-east-1:${ACCOUNT}:key/${md.KeyId}`);
       expect(md.CreationDate).toBeInstanceOf(Date);
-      if ('enc' in c) expect(md.EncryptionAlgorithms).toEqual(c.enc);
-      if ('sig' in c) expect(md.SigningAlgorithms).toEqual(c.sig);
+      expect(md.EncryptionAlgorithms).toEqual('enc' in c ? c.enc : undefined);
+      expect(md.SigningAlgorithms).toEqual('sig' in c ? c.sig : undefined);
     }
   });
 
@@ -121,7 +130,7 @@ describe('key management through the SDK', () => {
 
   it('ListKeys and ListAliases page with markers', async () => {
     const all = await admin.send(new ListKeysCommand({}));
-    expect(all.Keys!.length).toBeGreaterThanOrEqual(6);
+    expect(all.Keys!.length).toBeGreaterThanOrEqual(SPECS.length);
     expect(all.Keys!.some((k) => k.KeyArn === symmetricArn)).toBe(true);
     const seen: string[] = [];
     let marker: string | undefined;
@@ -260,7 +269,7 @@ describe('symmetric encryption through the SDK', () => {
   });
 
   it('asymmetric RSA keys encrypt with OAEP and need KeyId to decrypt', async () => {
-    const key = (await admin.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata!.Arn!;
+    const key = keyOf('RSA_2048', 'ENCRYPT_DECRYPT');
     const e = await admin.send(new EncryptCommand({ KeyId: key, Plaintext: Buffer.from('rsa'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
     const pub = createPublicKey({ key: Buffer.from((await admin.send(new GetPublicKeyCommand({ KeyId: key }))).PublicKey!), format: 'der', type: 'spki' });
     expect(e.CiphertextBlob!.byteLength).toBe(256);
@@ -276,7 +285,7 @@ describe('symmetric encryption through the SDK', () => {
 
 describe('signing through the SDK', () => {
   it('ECDSA_SHA_256 over RAW and DIGEST verifies with node:crypto and with Verify', async () => {
-    const key = (await admin.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.Arn!;
+    const key = keyOf('ECC_NIST_P256', 'SIGN_VERIFY');
     const pubRes = await admin.send(new GetPublicKeyCommand({ KeyId: key }));
     expect(pubRes).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY', SigningAlgorithms: ['ECDSA_SHA_256'] });
     const pub = createPublicKey({ key: Buffer.from(pubRes.PublicKey!), format: 'der', type: 'spki' });
@@ -306,7 +315,7 @@ describe('signing through the SDK', () => {
   });
 
   it('RSA PSS and PKCS#1 v1.5 signatures verify with node:crypto', async () => {
-    const key = (await admin.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.Arn!;
+    const key = keyOf('RSA_2048', 'SIGN_VERIFY');
     const pub = createPublicKey({ key: Buffer.from((await admin.send(new GetPublicKeyCommand({ KeyId: key }))).PublicKey!), format: 'der', type: 'spki' });
     const msg = Buffer.from('message');
     const pss = await admin.send(new SignCommand({ KeyId: key, Message: createHash('sha384').update(msg).digest(), MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PSS_SHA_384' }));
