@@ -43,15 +43,19 @@ export function timeoutFor(n: number, msPerCase: number): number {
 
 /**
  * The oracle: what a public parser throws must be an AttestedPackError (checked with
- * isAttestedPackError, so duplicated module instances count) whose category is not
- * 'internal' — an INTERNAL/SOPS_INTERNAL is a wrapped crash, i.e. still a bug.
+ * isAttestedPackError, so duplicated module instances count) and not a wrapped crash
+ * (`INTERNAL`, `SOPS_INTERNAL`, … — a raw exception caught at a boundary is still a bug). Where
+ * `allowedCodes` is given, the code must be one of them. (A module may still file a documented
+ * code under the 'internal' category, e.g. NSM_MALFORMED: the trusted NSM answered nonsense.)
  */
 export function expectTypedRejection(err: unknown, allowedCodes?: ReadonlySet<string>): AttestedPackError {
   if (!isAttestedPackError(err)) {
     const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     throw new Error(`untyped error escaped a public parser: ${what}`, { cause: err });
   }
-  expect(err.category, `${err.code} is an internal error (a wrapped crash): ${err.message}`).not.toBe('internal');
+  const cause = (err as { cause?: unknown }).cause;
+  const causeText = cause instanceof Error ? ` (cause ${cause.name}: ${cause.message})` : '';
+  expect(err.code === 'INTERNAL' || err.code.endsWith('_INTERNAL'), `${err.code} is a wrapped crash: ${err.message}${causeText}`).toBe(false);
   if (allowedCodes) expect(allowedCodes.has(err.code), `unexpected code ${err.code}: ${err.message}`).toBe(true);
   return err;
 }
@@ -204,3 +208,106 @@ export function allocatedBytes(): number {
 
 /** Generous bound for "did not allocate what a hostile length field asked for" checks. */
 export const ALLOCATION_BOUND = 128 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Structure-aware JSON mutations (for receipts, artifacts, measurements, HTTP bodies)
+
+/** A JSON path: object keys and array indices from the root. */
+export type JsonPath = Array<string | number>;
+
+/** Every path of a JSON value, containers included (the root is `[]`). */
+export function jsonPaths(value: unknown, at: JsonPath = []): JsonPath[] {
+  const out: JsonPath[] = [at];
+  if (Array.isArray(value)) value.forEach((v, i) => out.push(...jsonPaths(v, [...at, i])));
+  else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) out.push(...jsonPaths(v, [...at, k]));
+  return out;
+}
+
+/** Paths of the leaves only (strings, numbers, booleans, null, empty containers). */
+export function jsonLeafPaths(value: unknown, at: JsonPath = []): JsonPath[] {
+  if (Array.isArray(value)) return value.length === 0 ? [at] : value.flatMap((v, i) => jsonLeafPaths(v, [...at, i]));
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value);
+    return entries.length === 0 ? [at] : entries.flatMap(([k, v]) => jsonLeafPaths(v, [...at, k]));
+  }
+  return [at];
+}
+
+/** The value at `path`. */
+export function getPath(value: unknown, path: JsonPath): unknown {
+  let v: unknown = value;
+  for (const p of path) v = (v as Record<string | number, unknown>)[p];
+  return v;
+}
+
+/** A deep copy with the value at `path` replaced (`undefined` deletes a key / removes an element). */
+export function setPath(value: unknown, path: JsonPath, next: unknown): unknown {
+  if (path.length === 0) return next;
+  const copy: unknown = structuredClone(value);
+  const parent = getPath(copy, path.slice(0, -1)) as Record<string | number, unknown> | unknown[];
+  const last = path[path.length - 1]!;
+  if (next === undefined) {
+    if (Array.isArray(parent)) parent.splice(Number(last), 1);
+    else delete (parent as Record<string, unknown>)[last as string];
+  } else if (Array.isArray(parent)) {
+    parent[Number(last)] = next;
+  } else {
+    Object.defineProperty(parent, last, { value: next, enumerable: true, writable: true, configurable: true });
+  }
+  return copy;
+}
+
+/** One structural edit of a JSON document. */
+export type JsonEdit =
+  | { kind: 'replace'; path: number; value: unknown }
+  | { kind: 'delete'; path: number }
+  | { kind: 'addKey'; path: number; key: string; value: unknown }
+  | { kind: 'stringEdit'; path: number; at: number; text: string };
+
+/** Keys worth trying: prototype names, near-misses of real ones, empty. */
+const KEY_NAMES = ['__proto__', 'constructor', 'prototype', 'toString', '', 'x', 'claims', 'nonce', 'revokedAt', 'signature', 'PCR0', 'envelope'];
+
+export const jsonEditArb: fc.Arbitrary<JsonEdit> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('replace' as const), path: fc.nat(), value: fc.jsonValue({ maxDepth: 2 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), path: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('addKey' as const), path: fc.nat(), key: fc.oneof(fc.constantFrom(...KEY_NAMES), fc.string({ maxLength: 8 })), value: fc.jsonValue({ maxDepth: 1 }) }),
+  },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('stringEdit' as const), path: fc.nat(), at: fc.nat(), text: fc.oneof(fc.string({ maxLength: 3 }), fc.constantFrom('\n', '\u0000', '\ud800', '=', '/', '..', 'A', '0')) }) },
+);
+
+/** Applies edits in order; paths are indices (modulo) into the current document's paths. */
+export function applyJsonEdits(doc: unknown, edits: readonly JsonEdit[]): unknown {
+  let v = doc;
+  for (const e of edits) {
+    const paths = jsonPaths(v);
+    const path = paths[e.path % paths.length]!;
+    const here = getPath(v, path);
+    switch (e.kind) {
+      case 'replace':
+        v = setPath(v, path, e.value);
+        break;
+      case 'delete':
+        if (path.length > 0) v = setPath(v, path, undefined);
+        break;
+      case 'addKey':
+        if (typeof here === 'object' && here !== null && !Array.isArray(here)) {
+          // defineProperty, so "__proto__" becomes an own key as JSON.parse would make it.
+          const copy = structuredClone(here) as Record<string, unknown>;
+          Object.defineProperty(copy, e.key, { value: e.value, enumerable: true, writable: true, configurable: true });
+          v = setPath(v, path, copy);
+        } else if (Array.isArray(here)) {
+          v = setPath(v, path, [...(structuredClone(here) as unknown[]), e.value]);
+        }
+        break;
+      case 'stringEdit':
+        if (typeof here === 'string') {
+          const at = here.length === 0 ? 0 : e.at % (here.length + 1);
+          v = setPath(v, path, here.slice(0, at) + e.text + here.slice(at + (e.at % 2)));
+        }
+        break;
+    }
+  }
+  return v;
+}
