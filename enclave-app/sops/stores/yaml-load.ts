@@ -299,7 +299,7 @@ export function loadYaml(text: string): SopsMap[] {
   try {
     docs = parseAllDocuments(text, {
       schema: 'failsafe',
-      uniqueKeys: true,
+      uniqueKeys: false, // duplicates are detected below in O(n), the package's check is quadratic
       merge: false,
       prettyErrors: false,
       strict: true,
