@@ -92,6 +92,8 @@ export interface ProxyConfig {
   auth: { tokens: TokenRule[]; githubOidc?: GithubOidcConfig };
   credentials: CredentialsConfig;
   relay?: RelayConfig;
+  /** `sealedKeyFile`: sent to the enclave (`unseal`) on every new connection, enabling `signing: sealed`. */
+  signing?: { sealedKeyFile: string };
   log: { level: LogLevel };
 }
 
@@ -302,6 +304,9 @@ export function parseProxyConfig(
   const credentials = parseCredentials(r, raw.credentials);
   const relay = parseRelay(r, raw.relay, credentials, insecureLocal);
 
+  const signingRaw = r.optObject(raw.signing, 'signing', ['sealedKeyFile']);
+  const sealedKeyFile = signingRaw && r.string(signingRaw.sealedKeyFile, 'signing.sealedKeyFile');
+
   const logRaw = r.optObject(raw.log, 'log', ['level']) ?? {};
   const level = (r.optString(logRaw.level, 'log.level') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(level)) r.fail('log.level', `expected one of ${LOG_LEVELS.join(', ')}`);
@@ -309,11 +314,12 @@ export function parseProxyConfig(
   const config: ProxyConfig = { listen, insecureLocal, enclave, limits, auth, credentials, log: { level } };
   if (tls) config.tls = tls;
   if (relay) config.relay = relay;
+  if (sealedKeyFile) config.signing = { sealedKeyFile };
   checkAuthPosture(config, source);
   return config;
 }
 
-const TOP_KEYS = ['listen', 'tls', 'enclave', 'limits', 'auth', 'credentials', 'relay', 'log'] as const;
+const TOP_KEYS = ['listen', 'tls', 'enclave', 'limits', 'auth', 'credentials', 'relay', 'signing', 'log'] as const;
 const ENCLAVE_KEYS = ['url', 'concurrency', 'queueSize', 'packTimeoutSeconds', 'attestTimeoutSeconds', 'healthTimeoutSeconds'] as const;
 const LIMITS_KEYS = ['bodyLimitBytes', 'rateLimit', 'requestTimeoutSeconds', 'retryAfterSeconds'] as const;
 

@@ -28,6 +28,7 @@ export { TokenBuckets, type RateDecision } from './token-bucket.js';
 export { createProxyMetrics, type ProxyMetrics } from './metrics.js';
 export { CachedCredentials, credentialSourceFor, type CredentialSource, type CredentialProvider, type AwsCredentials } from './credentials.js';
 export { startKmsRelay, checkRelayUpstream, type KmsRelay, type KmsRelayOptions } from './kms-relay.js';
+export { readSealedKeyFile } from './sealed-key.js';
 export { Authenticator } from './auth/authenticator.js';
 export { GithubOidcVerifier, looksLikeJwt, type GithubClaims } from './auth/github-oidc.js';
 export { StaticTokens, hashToken } from './auth/static-tokens.js';

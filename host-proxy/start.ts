@@ -5,7 +5,8 @@
 import type { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ProxyConfig } from './config.js';
-import type { CredentialSource } from './credentials.js';
+import { credentialSourceFor, type CredentialSource } from './credentials.js';
+import { readSealedKeyFile } from './sealed-key.js';
 import { EnclaveClient } from './enclave-client.js';
 import type { EnclaveLink } from './enclave-link.js';
 import { startKmsRelay, type KmsRelay } from './kms-relay.js';
@@ -37,19 +38,29 @@ export interface HostProxyHandle {
 /** Builds, listens and (if configured) starts the KMS relay. */
 export async function startHostProxy(config: ProxyConfig, options: StartHostProxyOptions = {}): Promise<HostProxyHandle> {
   const metrics = options.metrics ?? createProxyMetrics();
+  const credentials = options.credentials ?? (await credentialSourceFor(config.credentials));
   // The enclave client logs through the server's logger, which exists only once it is built.
   const logTo: { app?: FastifyInstance } = {};
+  let onConnect = options.onEnclaveConnect;
+  if (!onConnect && config.signing) {
+    const sealedKey = await readSealedKeyFile(config.signing.sealedKeyFile);
+    onConnect = async (link) => {
+      const forwarded = await credentials.get();
+      await link.request('unseal', { sealedKey, ...(forwarded ? { credentials: forwarded } : {}) }, { timeoutMs: config.enclave.attestTimeoutMs * 3 });
+      logTo.app?.log.info({ kmsKeyId: sealedKey.kmsKeyId }, 'sealed signing key unsealed in the enclave');
+    };
+  }
   const enclave =
     options.enclave ??
     new EnclaveClient({
       url: config.enclave.url,
-      ...(options.onEnclaveConnect ? { onConnect: options.onEnclaveConnect } : {}),
-      onSetupError: (err) => logTo.app?.log.warn({ code: (err as { code?: unknown }).code }, 'enclave connection setup failed'),
+      ...(onConnect ? { onConnect } : {}),
+      onSetupError: (err) => logTo.app?.log.warn({ code: (err as { code?: unknown }).code }, 'enclave connection setup failed (sealed signing unavailable until the next connection)'),
     });
   const app = await buildServer(config, {
     enclave,
     metrics,
-    ...(options.credentials ? { credentials: options.credentials } : {}),
+    credentials,
     ...(options.logStream ? { logStream: options.logStream } : {}),
   });
   logTo.app = app;

@@ -4,7 +4,7 @@
  * by itself when the enclave comes back, timeouts are 503, readiness follows the enclave, and
  * graceful shutdown completes every accepted pack (real HTTP on 127.0.0.1).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,7 +12,8 @@ import type { FastifyInstance } from 'fastify';
 import { AttestedPackError } from '../../common/errors.js';
 import { buildServer } from '../../host-proxy/server.js';
 import { EnclaveClient } from '../../host-proxy/enclave-client.js';
-import type { PackRequest } from '../../enclave-app/protocol.js';
+import { startHostProxy } from '../../host-proxy/start.js';
+import type { PackRequest, UnsealRequest } from '../../enclave-app/protocol.js';
 import { TOKEN, deferred, packBody, testConfig } from './helpers.js';
 import { startEnclaveDouble, type EnclaveDouble } from './enclave-double.js';
 
@@ -118,6 +119,32 @@ describe('EnclaveClient over a unix socket', () => {
     await enclave.start();
     expect((await a.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
     expect(unseals).toHaveLength(2);
+  });
+
+  it('startHostProxy sends the configured sealed key with the forwarded credentials on each connection', async () => {
+    const sealedKeyFile = join(dir, 'sealed.json');
+    await writeFile(
+      sealedKeyFile,
+      JSON.stringify({ type: 'attested-pack/sealed-ed25519/v1', kmsKeyId: 'arn:aws:kms:us-east-1:111111111111:key/seal', ciphertextBlob: 'AQID', publicKey: 'BAUG' }),
+    );
+    enclave.handlers.unseal = () => ({ publicKey: new Uint8Array([4, 5, 6]) });
+    const config = testConfig({
+      enclave: { url: enclave.url },
+      signing: { sealedKeyFile },
+      credentials: { source: 'static', region: 'us-east-1', accessKeyId: 'AKID', secretAccessKey: 'SECRET' },
+    });
+    const handle = await startHostProxy(config);
+    try {
+      expect((await fetch(`${handle.url}/readyz`)).status).toBe(200);
+      const unseals = enclave.seen.filter((s) => s.type === 'unseal').map((s) => s.body as UnsealRequest);
+      expect(unseals).toHaveLength(1);
+      expect(unseals[0].sealedKey).toEqual({ kmsKeyId: 'arn:aws:kms:us-east-1:111111111111:key/seal', ciphertextBlob: new Uint8Array([1, 2, 3]), publicKey: new Uint8Array([4, 5, 6]) });
+      expect(unseals[0].credentials).toEqual({ accessKeyId: 'AKID', secretAccessKey: 'SECRET', region: 'us-east-1' });
+    } finally {
+      await handle.close();
+    }
+    await writeFile(sealedKeyFile, '{"type":"something-else"}');
+    await expect(startHostProxy(config)).rejects.toMatchObject({ code: 'PROXY_SEALED_KEY_INVALID', message: expect.stringContaining('signing.sealedKeyFile') });
   });
 
   it('graceful shutdown: every accepted pack completes, then the link closes', async () => {
