@@ -4,7 +4,8 @@
  * them from a simulated NSM on a fixed clock, and Clef manifests.
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { SimulatedNsmPki, buildReceipt, claimsDigest, type Receipt, type ReceiptClaims } from '../../attestation/index.js';
+import { SimulatedNsmPki, buildReceipt, claimsDigest } from '../../attestation/index.js';
+import type { Receipt, ReceiptClaims } from '../../attestation/receipt-types.js';
 
 /** A fixed instant for simulated documents (tests never depend on the real clock). */
 export const T0 = Date.UTC(2030, 0, 15, 12, 0, 0);
