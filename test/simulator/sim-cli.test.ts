@@ -1,0 +1,175 @@
+/**
+ * `attested-pack sim` as a user runs it: spawned through bin/attested-pack.mjs (the built CLI)
+ * in a temporary state directory. The whole flow exits 0 with every check ✔; a second run
+ * reuses the state; --keep-running serves until SIGINT and then shuts everything down; Ctrl-C
+ * in the middle of a run stops it with exit code 130 and leaves no enclave behind.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SimSummary } from '../../simulator/sim/index.js';
+import { ATTESTED_PACK_BIN, VERIFY_RECEIPT_BIN, processAlive, runBin, startBin, tempDir, waitFor } from '../e2e/helpers.js';
+
+let state: string;
+let first: SimSummary;
+
+beforeAll(async () => {
+  state = await tempDir('ap-sim-');
+});
+afterAll(async () => {
+  if (state) await rm(state, { recursive: true, force: true });
+});
+
+/** The steps the account lists, in order (verify-receipt's eight checks come last). */
+const EXPECTED_CHECKS = [
+  'kms-simulator',
+  'measurements',
+  'key-policies',
+  'demo-repo',
+  'enclave',
+  'host-proxy',
+  'enclave-attests',
+  'sealed-signing-key',
+  'pack',
+  'client-checks',
+  'verify-receipt:attestation',
+  'verify-receipt:measurements',
+  'verify-receipt:debug-mode',
+  'verify-receipt:claims-binding',
+  'verify-receipt:nonce',
+  'verify-receipt:artifact',
+  'verify-receipt:repository',
+  'verify-receipt:keys',
+];
+
+function parses(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function parseSummary(stdout: string): SimSummary {
+  return JSON.parse(stdout) as SimSummary;
+}
+
+describe('attested-pack sim --json', () => {
+  it('runs the whole flow in a fresh state directory: exit 0, every check ✔', async () => {
+    const r = await runBin(ATTESTED_PACK_BIN, ['sim', '--state', state, '--json']);
+    expect(r.stderr).not.toMatch(/error \[/);
+    expect(r.code).toBe(0);
+    first = parseSummary(r.stdout);
+    expect(first.ok).toBe(true);
+    expect(first.checks.map((c) => c.name)).toEqual(EXPECTED_CHECKS);
+    for (const c of first.checks) expect({ name: c.name, status: c.status }).toEqual({ name: c.name, status: 'pass' });
+    expect(first.reused).toEqual({ kmsState: false, nsmPki: false, keys: false, demoRepo: false, sealedKey: false });
+    expect(first.identity).toBe('api-gateway');
+    expect(first.environment).toBe('production');
+    expect(first.stateDir).toBe(state);
+    // Progress lines for the slow steps went to stderr, the one object to stdout.
+    expect(r.stderr).toContain('bundling and measuring the enclave');
+    expect(r.stderr).not.toContain('NodeVersionSupportWarning');
+  });
+
+  it('wrote the artifact, receipt and measurements it names, and they agree with each other', () => {
+    for (const p of [first.artifact!, first.receipt!, first.measurements!, first.nsmRoot, first.signPublicKey!, first.sealedKey!]) {
+      expect(p.startsWith(state)).toBe(true);
+      expect(existsSync(p)).toBe(true);
+    }
+    const artifact = readFileSync(first.artifact!);
+    const receipt = JSON.parse(readFileSync(first.receipt!, 'utf8')) as { claims: { request: Record<string, string>; artifact: { sha256: string } } };
+    expect(receipt.claims.request.identity).toBe('api-gateway');
+    expect(receipt.claims.request.environment).toBe('production');
+    expect(receipt.claims.request.commit).toBe(first.commit);
+    expect(receipt.claims.artifact.sha256).toBe(createHash('sha256').update(artifact).digest('hex'));
+    const m = JSON.parse(readFileSync(first.measurements!, 'utf8')) as { PCR0: string };
+    expect(m.PCR0).toBe(first.pcr0);
+    // Only the token's hash is on disk.
+    expect(readFileSync(join(state, 'proxy.yaml'), 'utf8')).toMatch(/sha256: [0-9a-f]{64}/);
+  });
+
+  it('left nothing running: no enclave pid file, no socket', () => {
+    expect(existsSync(join(state, 'enclave.pid'))).toBe(false);
+    expect(existsSync(join(state, 'enclave.sock'))).toBe(false);
+  });
+
+  it('its receipt verifies with the printed verify-receipt arguments, and only under the simulated root', async () => {
+    const args = first.verifyReceiptArgs!;
+    const ok = await runBin(VERIFY_RECEIPT_BIN, [...args, '--json']);
+    expect(ok.code).toBe(0);
+    // Fail closed: without --root the pinned AWS Nitro root is used and a simulated document cannot pass.
+    const withoutRoot = args.filter((a, i) => a !== '--root' && args[i - 1] !== '--root');
+    const bad = await runBin(VERIFY_RECEIPT_BIN, [...withoutRoot, '--json']);
+    expect(bad.code).toBe(1);
+    const report = JSON.parse(bad.stdout) as { checks: Array<{ name: string; status: string }> };
+    expect(report.checks.find((c) => c.name === 'attestation')!.status).toBe('fail');
+  });
+});
+
+describe('a second run reuses the state', () => {
+  it('--keep-running: same keys, repository and NSM root; serves until SIGINT, then shuts down cleanly', async () => {
+    const rootBefore = readFileSync(first.nsmRoot, 'utf8');
+    const run = startBin(ATTESTED_PACK_BIN, ['sim', '--state', state, '--json', '--keep-running']);
+    // The summary is printed once the services are up.
+    await waitFor(() => parses(run.out.stdout) || run.child.exitCode !== null, 90_000, 'the sim summary');
+    const second = parseSummary(run.out.stdout);
+    expect(second.ok).toBe(true);
+    expect(second.reused).toEqual({ kmsState: true, nsmPki: true, keys: true, demoRepo: true, sealedKey: true });
+    expect(second.keys).toEqual(first.keys);
+    expect(second.commit).toBe(first.commit);
+    expect(readFileSync(first.nsmRoot, 'utf8')).toBe(rootBefore);
+    expect(second.pcr0).toBe(first.pcr0);
+
+    const services = second.services!;
+    expect(services.proxy).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(processAlive(services.enclavePid)).toBe(true);
+    const ready = await fetch(`${services.proxy}/readyz`);
+    expect(ready.status).toBe(200);
+    // The printed token opens the proxy; another does not.
+    const nonce = 'ab'.repeat(32);
+    const good = await fetch(`${services.proxy}/v1/attestation?nonce=${nonce}`, { headers: { authorization: `Bearer ${services.token}` } });
+    expect(good.status).toBe(200);
+    const wrong = await fetch(`${services.proxy}/v1/attestation?nonce=${nonce}`, { headers: { authorization: 'Bearer apsim_not-the-token' } });
+    expect(wrong.status).toBe(401);
+
+    run.child.kill('SIGINT');
+    const end = await run.done;
+    expect(end.code).toBe(0);
+    expect(end.stderr).toContain('stopped');
+    expect(processAlive(services.enclavePid)).toBe(false);
+    expect(existsSync(join(state, 'enclave.sock'))).toBe(false);
+    expect(existsSync(join(state, 'enclave.pid'))).toBe(false);
+    await expect(fetch(`${services.proxy}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('interruptions and usage', () => {
+  it('Ctrl-C during the run stops it with exit code 130 and starts no enclave', async () => {
+    const dir = await tempDir('ap-sim-int-');
+    try {
+      const run = startBin(ATTESTED_PACK_BIN, ['sim', '--state', dir]);
+      await waitFor(() => run.out.stderr.includes('bundling and measuring') || run.child.exitCode !== null, 60_000, 'the first progress line');
+      run.child.kill('SIGINT');
+      const end = await run.done;
+      expect(end.code).toBe(130);
+      expect(end.stdout).toContain('SIM_INTERRUPTED');
+      expect(existsSync(join(dir, 'enclave.pid'))).toBe(false);
+      expect(existsSync(join(dir, 'enclave.sock'))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('bad flags are usage errors (exit 2) that name the flag', async () => {
+    const port = await runBin(ATTESTED_PACK_BIN, ['sim', '--state', state, '--port', 'eighty']);
+    expect(port.code).toBe(2);
+    expect(port.stderr).toContain('--port');
+    const level = await runBin(ATTESTED_PACK_BIN, ['sim', '--state', state, '--log-level', 'loud']);
+    expect(level.code).toBe(2);
+    expect(level.stderr).toContain('--log-level');
+  });
+});
