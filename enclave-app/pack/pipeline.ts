@@ -13,6 +13,7 @@
  * receipt holds hashes and ARNs.
  */
 import { createHash, type KeyObject } from 'node:crypto';
+import { posix } from 'node:path';
 import { zeroize, toHex } from '../../common/bytes.js';
 import { isAttestedPackError } from '../../common/errors.js';
 import { buildReceipt, claimsDigest, serializeReceipt } from '../../attestation/receipt.js';
@@ -73,10 +74,13 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
   validatePackRequest(request);
 
   // 2. clef.yaml → the scope: which cells to read and how to wrap the artifact.
+  // Cell paths in clef.yaml are relative to its directory; request and receipt paths are repo-relative.
   const manifest = parseManifest(request.manifest.content);
+  const manifestDir = posix.dirname(request.manifest.path);
+  const repoPath = (cellPath: string): string => (manifestDir === '.' ? cellPath : posix.join(manifestDir, cellPath));
   const byPath = new Map(request.files.map((f) => [f.path, f.content]));
   const scope = resolvePackScope(manifest, request.identity, request.environment, {
-    fileExists: (p) => byPath.has(p),
+    fileExists: (p) => byPath.has(repoPath(p)),
   });
 
   // 3. One attestation document carrying our recipient key serves every KMS call of this pack.
@@ -97,7 +101,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
         // SOPS tries every key source and reports SOPS_NO_KEY; when KMS said why, that is the answer.
         let kmsFailure: unknown;
         try {
-          const result = await decryptSops(byPath.get(cell.path)!, cell.format, {
+          const result = await decryptSops(byPath.get(repoPath(cell.path))!, cell.format, {
             kms: async (req) => {
               try {
                 const dataKey = await ports.kms.decryptForRecipient({
@@ -154,7 +158,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
         nonce: toHex(request.nonce),
         requestedBy: request.requestedBy,
       },
-      inputs: receiptInputs(request, scope, decrypted),
+      inputs: receiptInputs(request, scope, decrypted, repoPath),
       keys: {
         source: [...sourceKeys].sort(),
         wrap: scope.envelope.kind === 'kms' ? (packed.artifact.envelope?.keyId ?? scope.envelope.keyId) : null,
@@ -188,6 +192,7 @@ function receiptInputs(
   request: PackRequest,
   scope: PackScope,
   decrypted: ReadonlyArray<{ cell: ScopedCell; result: SopsDecrypted }>,
+  repoPath: (cellPath: string) => string,
 ): ReceiptInput[] {
   const inputs: ReceiptInput[] = [
     { path: request.manifest.path, role: 'manifest', ...digests(request.manifest.content) },
@@ -195,9 +200,10 @@ function receiptInputs(
   const byPath = new Map(decrypted.map((d) => [d.cell.path, d]));
   for (const cell of scope.files) {
     const d = byPath.get(cell.path);
-    const content = request.files.find((f) => f.path === cell.path)!.content;
+    const path = repoPath(cell.path);
+    const content = request.files.find((f) => f.path === path)!.content;
     inputs.push({
-      path: cell.path,
+      path,
       role: 'sops',
       ...digests(content),
       sopsLastModified: d?.result.metadata.lastModified ?? readSopsMetadata(content, cell.format).lastModified,

@@ -142,6 +142,15 @@ describe('pack pipeline against the KMS simulator and the simulated NSM', () => 
     expect(ctx).not.toContain('"payments"');
   });
 
+  it('keeps repo-relative paths when clef.yaml lives in a subdirectory', async () => {
+    const req = await world.request('worker', 'dev');
+    req.manifest.path = `config/${req.manifest.path}`;
+    for (const f of req.files) f.path = `config/${f.path}`;
+    const out = await runPack(req, ports());
+    const receipt = parseReceipt(Buffer.from(out.receipt).toString('utf8'));
+    expect(receipt.claims.inputs.map((i) => i.path)).toEqual(['config/clef.yaml', 'config/secrets/auth/dev.enc.yaml']);
+  });
+
   it('fails with KMS_ACCESS_DENIED naming the key when the enclave image differs from the policy', async () => {
     const req = await world.request('api-gateway', 'production');
     const err = await runPack(req, ports({ nsm: world.nsmFor(randomMeasurements()) })).catch((e: unknown) => e);
