@@ -9,6 +9,7 @@ interface GenerateFlags {
   purpose: string;
   pcrs?: string;
   runtimeRole: string[];
+  encryptor: string[];
   accountId?: string;
   instanceId?: string;
   format: string;
@@ -37,6 +38,7 @@ export function registerKmsPolicyCommands(program: Command): void {
     .requiredOption('--purpose <purpose>', 'source | wrap | sign | seal')
     .option('--pcrs <list>', 'PCR indices to pin for source/seal keys, e.g. 0,1,2,3,8 (default 0,1,2 and 8 when signed)')
     .option('--runtime-role <arn>', 'role of a Clef runtime (wrap: Decrypt; sign: GetPublicKey/Verify); repeatable', collect, [])
+    .option('--encryptor <arn>', 'principal that writes SOPS files / seals signing keys (source/seal: kms:Encrypt only); repeatable', collect, [])
     .option('--account-id <id>', 'account owning the key (default: the account of --role-arn)')
     .option('--instance-id <id>', 'parent instance ID, needed to pin PCR4')
     .option('--format <format>', 'json | terraform | cloudformation', 'json')
@@ -61,6 +63,7 @@ export function registerKmsPolicyCommands(program: Command): void {
           purpose,
           ...(flags.pcrs === undefined ? {} : { pcrs: parsePcrList(flags.pcrs) }),
           runtimeRoles: flags.runtimeRole,
+          ...(flags.encryptor.length > 0 ? { encryptors: flags.encryptor } : {}),
           ...(flags.accountId === undefined ? {} : { accountId: flags.accountId }),
           ...(flags.instanceId === undefined ? {} : { instanceId: flags.instanceId }),
         });

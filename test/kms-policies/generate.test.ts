@@ -234,3 +234,22 @@ describe('pcrConditionsFromPolicy', () => {
     expect(() => pcrConditionsFromPolicy('{')).toThrow(KmsPolicyError);
   });
 });
+
+describe('generateKeyPolicy: encryptors (SOPS authors, key sealers)', () => {
+  const AUTHOR = `arn:aws:iam::${ACCOUNT}:role/sops-authors`;
+  for (const purpose of ['source', 'seal'] as const) {
+    it(`${purpose}: authors may Encrypt but never Decrypt, attested or not`, () => {
+      const p = generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, purpose, encryptors: [AUTHOR] });
+      const author = { arn: AUTHOR, accountId: ACCOUNT };
+      expect(evaluatePolicy(p, decrypt(undefined, { action: 'kms:Encrypt', principal: author })).allowed).toBe(true);
+      expect(evaluatePolicy(p, decrypt(undefined, { principal: author })).allowed).toBe(false);
+      expect(evaluatePolicy(p, decrypt(image, { principal: author })).allowed).toBe(false);
+      // The enclave role gains nothing from it.
+      expect(evaluatePolicy(p, decrypt(undefined, { action: 'kms:Encrypt' })).allowed).toBe(false);
+    });
+  }
+  it('is refused for wrap and sign keys, and for a malformed ARN', () => {
+    expect(() => generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, purpose: 'wrap', encryptors: [AUTHOR] })).toThrow(KmsPolicyError);
+    expect(() => generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, purpose: 'source', encryptors: ['not-an-arn'] })).toThrow(/--encryptor/);
+  });
+});
