@@ -49,7 +49,7 @@ afterAll(async () => {
 describe('attested-pack pack (built CLI)', () => {
   it('exit 0: writes the artifact and receipt, prints JSON, progress on stderr, token from the environment', async () => {
     const r = await run(['pack', '--proxy', proxyUrl, '--identity', 'api', '--environment', 'dev', '--repo', repo, '--json'], { ATTESTED_PACK_TOKEN: TOKEN });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ ok: true, identity: 'api', environment: 'dev', output: join(repo, '.clef/packed/api/dev.age.json'), verified: false });
     expect(JSON.parse(await readFile(out.receipt, 'utf8')).receiptVersion).toBe(1);
@@ -62,7 +62,7 @@ describe('attested-pack pack (built CLI)', () => {
     await writeFile(join(repo, 'clef.yaml'), '# edited\n', { flag: 'a' });
     const r = await run(['pack', '--proxy', proxyUrl, '--identity', 'api', '--environment', 'dev', '--repo', repo, '--token', TOKEN]);
     git(repo, 'checkout', '--', 'clef.yaml');
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr + r.stdout).toBe(2);
     expect(r.stderr).toContain('error [DIRTY_TREE]');
     expect(r.stderr).toContain('hint:');
   });
@@ -81,16 +81,16 @@ describe('attested-pack pack (built CLI)', () => {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const r = await run(['pack', '--proxy', url, '--identity', 'api', '--environment', 'dev', '--repo', repo, '--json']);
     await new Promise((res) => server.close(res));
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr + r.stdout).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'NONCE_MISMATCH' } });
   });
 
   it('exit 3 when the proxy is unreachable; exit 2 for bad flags', async () => {
     const r = await run(['pack', '--proxy', 'http://127.0.0.1:1', '--identity', 'api', '--environment', 'dev', '--repo', repo, '--retries', '0']);
-    expect(r.code).toBe(3);
+    expect(r.code, r.stderr + r.stdout).toBe(3);
     expect(r.stderr).toContain('error [PROXY_UNREACHABLE]');
     const bad = await run(['pack', '--proxy', proxyUrl, '--identity', 'api', '--environment', 'dev', '--repo', repo, '--signing', 'hmac']);
-    expect(bad.code).toBe(2);
+    expect(bad.code, bad.stderr).toBe(2);
     expect(bad.stderr).toContain('--signing must be kms, sealed or none');
   });
 });
@@ -98,7 +98,7 @@ describe('attested-pack pack (built CLI)', () => {
 describe('attested-pack host-proxy (built CLI)', () => {
   it('refuses to start without auth (exit 2)', async () => {
     const r = await run(['host-proxy']);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr + r.stdout).toBe(2);
     expect(r.stderr).toContain('error [PROXY_NO_AUTH]');
     expect(r.stderr).toContain('--insecure-local');
   });
