@@ -28,9 +28,15 @@ function isBreakCp(cp: number): boolean {
   return cp === 0x0a || cp === 0x0d || cp === 0x85 || cp === 0x2028 || cp === 0x2029;
 }
 
+// Printable ASCII without blanks, starting with a letter/digit/_/'/' and not ending in ':' —
+// libyaml allows such a scalar in every style (the common case, e.g. every ENC[...] value).
+const SAFE_PLAIN = /^[A-Za-z0-9_/](?:[!-~]*[^:\s])?$/;
+const EVERY_STYLE: Analysis = { blockPlainAllowed: true, singleAllowed: true, blockAllowed: true, multiline: false };
+
 /** libyaml `yaml_emitter_analyze_scalar`, block context. */
 function analyze(s: string, v3: boolean): Analysis {
   if (s === '') return { blockPlainAllowed: true, singleAllowed: true, blockAllowed: false, multiline: false };
+  if (SAFE_PLAIN.test(s) && !s.includes('#')) return EVERY_STYLE;
   const cps = Array.from(s, (c) => c.codePointAt(0) as number);
   let blockIndicators = false;
   let lineBreaks = false;

@@ -3,13 +3,13 @@
  * does with go-yaml v3: comments become entries, aliases are expanded, scalars are typed by
  * go-yaml's rules (read from the raw token, not the JS `yaml` package's own schema).
  */
-import { parseAllDocuments, isAlias, isMap, isScalar, isSeq, type Document, type Node, type Pair } from 'yaml';
+import { parseAllDocuments, isAlias, isMap, isScalar, isSeq, visit, type Alias, type Document, type Node, type Pair } from 'yaml';
 import { SopsError } from '../errors.js';
 import { SopsBytes, SopsComment, SopsFloat, SopsInt, SopsMap, type SopsMapEntry, type SopsValue } from '../tree.js';
 import { decodeUtf8 } from '../cipher.js';
 import { resolvePlain } from './yaml-resolve.js';
 
-const MAX_NODES = 1_000_000;
+const MAX_NODES = 500_000;
 const MAX_DEPTH = 500;
 
 function lineCol(text: string, offset: number): { line: number; col: number } {
@@ -37,6 +37,29 @@ interface LoadState {
   nodes: number;
   /** Source ranges of scalars: a `#` inside them is content, not a comment. */
   scalars: Array<[number, number]>;
+  /** Anchored nodes by name, in document order (an alias refers to the last one before it). */
+  anchors: Map<string, Node[]>;
+}
+
+function anchorsOf(doc: Document): Map<string, Node[]> {
+  const anchors = new Map<string, Node[]>();
+  visit(doc, (_key, node) => {
+    const a = (node as { anchor?: unknown }).anchor;
+    if (typeof a === 'string' && a !== '') {
+      const list = anchors.get(a) ?? [];
+      list.push(node as Node);
+      anchors.set(a, list);
+    }
+  });
+  return anchors;
+}
+
+/** Resolves an alias without re-walking the document (the package's resolve() is O(document) per call). */
+function resolveAlias(st: LoadState, alias: Alias): Node | undefined {
+  const at = alias.range?.[0] ?? Infinity;
+  let found: Node | undefined;
+  for (const n of st.anchors.get(alias.source) ?? []) if ((n.range?.[0] ?? 0) < at) found = n;
+  return found;
 }
 
 /** A block collection as placed in the source, for assigning comment lines to it. */
@@ -121,7 +144,7 @@ function nodeToValue(st: LoadState, n: Node | null, depth: number, end: number, 
   guard(st, depth);
   if (n === null) return { value: null };
   if (isAlias(n)) {
-    const target = n.resolve(st.doc);
+    const target = resolveAlias(st, n);
     if (!target) throw parseError(st.text, 'BAD_ALIAS', offsetOf(n));
     return { value: nodeToValue(st, target as Node, depth + 1, end, true).value };
   }
@@ -188,7 +211,7 @@ function keyOf(st: LoadState, k: unknown): string {
   if (node === null || node === undefined) {
     throw new SopsError('SOPS_UNSUPPORTED', 'YAML mapping with an empty (null) key: sops only supports string keys');
   }
-  if (isAlias(node)) return keyOf(st, node.resolve(st.doc));
+  if (isAlias(node)) return keyOf(st, resolveAlias(st, node));
   if (!isScalar(node)) {
     throw new SopsError('SOPS_UNSUPPORTED', `YAML mapping with a non-scalar key at line ${lineCol(st.text, offsetOf(node) ?? 0).line}: sops only supports string keys`);
   }
@@ -314,7 +337,7 @@ export function loadYaml(text: string): SopsMap[] {
     const err = doc.errors[0];
     if (err) throw parseError(text, err.code, err.pos?.[0]);
     const [from, to] = spans[di];
-    const st: LoadState = { text, doc, nodes: 0, scalars: [] };
+    const st: LoadState = { text, doc, nodes: 0, scalars: [], anchors: anchorsOf(doc) };
     const c = doc.contents as Node | null;
     try {
       let branch: SopsMap;

@@ -125,7 +125,7 @@ describe('property: encrypt → decrypt preserves the tree and its order', () =>
         const out = await roundTrip(branches, 'yaml', rule, macOnly);
         expect(out.map(canon)).toEqual(branches.map(canon));
       }),
-      { seed: 42, numRuns: 150 },
+      { seed: 42, numRuns: 80 },
     );
   });
 
@@ -135,7 +135,7 @@ describe('property: encrypt → decrypt preserves the tree and its order', () =>
         const out = await roundTrip([t], 'json', rule, false);
         expect(canon(out[0])).toEqual(canon(t));
       }),
-      { seed: 42, numRuns: 150 },
+      { seed: 42, numRuns: 80 },
     );
   });
 
@@ -148,7 +148,7 @@ describe('property: encrypt → decrypt preserves the tree and its order', () =>
           expect(canon(out[0])).toEqual(canon(t));
         }
       }),
-      { seed: 7, numRuns: 100 },
+      { seed: 7, numRuns: 60 },
     );
   });
 
@@ -161,7 +161,7 @@ describe('property: encrypt → decrypt preserves the tree and its order', () =>
         const out = await roundTrip([t], 'dotenv', undefined, false);
         expect(canon(out[0])).toEqual(canon(t));
       }),
-      { seed: 42, numRuns: 100 },
+      { seed: 42, numRuns: 80 },
     );
   });
 });
@@ -200,7 +200,7 @@ describe('property: tampering is detected', () => {
         const v = values[which % values.length];
         expect(decryptFails(flip(file, v.start + (where % v.len), pick))).toBe(true);
       }),
-      { seed: 42, numRuns: 200 },
+      { seed: 42, numRuns: 80 },
     );
   });
 
@@ -223,7 +223,7 @@ describe('property: tampering is detected', () => {
           }
         }
       }),
-      { seed: 42, numRuns: 200 },
+      { seed: 42, numRuns: 80 },
     );
   });
 
@@ -236,7 +236,7 @@ describe('property: tampering is detected', () => {
         const tampered = file.replace(m[0], `lastmodified: "${moved}"`);
         expect(() => decryptSopsWithDataKey(Buffer.from(tampered), 'yaml', DATA_KEY)).toThrow(expect.objectContaining({ code: 'SOPS_MAC_MISMATCH' }));
       }),
-      { seed: 42, numRuns: 100 },
+      { seed: 42, numRuns: 80 },
     );
   });
 
