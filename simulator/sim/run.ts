@@ -4,7 +4,7 @@
  * keys, the nonce we sent and the signing key's public half (what an auditor runs). Produces the
  * summary the CLI prints (or emits as one JSON object).
  */
-import { writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../common/fs.js';
 import { GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import type { SigningMode } from '../../enclave-app/protocol.js';
 import { runPackClient, type PackClientResult } from '../../host-proxy/index.js';
@@ -108,7 +108,7 @@ export function verifyReceiptArgs(sim: SimHandle, p: { receipt: string; artifact
 /** Writes the signing key's public half as `aws kms get-public-key` prints it (read as the runtime role). */
 export async function writeSigningPublicKey(sim: SimHandle): Promise<string> {
   const pub = await sim.runtime.send(new GetPublicKeyCommand({ KeyId: sim.keys.sign }));
-  await writeFile(sim.paths.signPublicKey, JSON.stringify({ KeyId: pub.KeyId ?? sim.keys.sign, PublicKey: Buffer.from(pub.PublicKey!).toString('base64') }, null, 2) + '\n');
+  await writeFileAtomic(sim.paths.signPublicKey, JSON.stringify({ KeyId: pub.KeyId ?? sim.keys.sign, PublicKey: Buffer.from(pub.PublicKey!).toString('base64') }, null, 2) + '\n');
   return sim.paths.signPublicKey;
 }
 
