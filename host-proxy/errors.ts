@@ -34,7 +34,6 @@ export type HostProxyErrorCode =
   | 'RELAY_UPSTREAM_NOT_ALLOWED'
   | 'RELAY_LISTEN_FAILED'
   // start-up
-  | 'INSECURE_START_REFUSED'
   | 'PROXY_LISTEN_FAILED'
   // the pack client
   | 'DIRTY_TREE'
@@ -108,7 +107,6 @@ function defaultCategoryOf(code: HostProxyErrorCode): ErrorCategory {
     case 'ENCLAVE_PROTOCOL':
     case 'PROXY_BAD_RESPONSE':
       return 'internal';
-    case 'INSECURE_START_REFUSED':
     case 'RELAY_UPSTREAM_NOT_ALLOWED':
       return 'input';
     default:
