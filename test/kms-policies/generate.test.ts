@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
 import {
   generateKeyPolicy,
+  checkKeyPolicy,
   renderKeyPolicy,
   evaluatePolicy,
   pcrConditionsFromPolicy,
@@ -85,6 +86,24 @@ describe('generateKeyPolicy: source and seal keys', () => {
     const unsigned = measurementsFor('image-b');
     const sets = pcrConditionsFromPolicy(generateKeyPolicy({ measurements: unsigned, roleArn: ROLE_ARN, purpose: 'source' }));
     expect(Object.keys(sets[0]!.pcrs)).toEqual(['0', '1', '2']);
+  });
+});
+
+describe('generateKeyPolicy: encryptors on source and seal keys', () => {
+  const author = 'arn:aws:iam::111122223333:user/sops-author';
+  it('may Encrypt but never Decrypt, and the policy still checks clean', () => {
+    const p = generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, purpose: 'source', encryptors: [author] });
+    const who = { principal: { arn: author, accountId: ACCOUNT } };
+    expect(evaluatePolicy(p, { ...decrypt(undefined, who), action: 'kms:Encrypt' }).allowed).toBe(true);
+    expect(evaluatePolicy(p, decrypt(undefined, who)).allowed).toBe(false);
+    expect(evaluatePolicy(p, decrypt(image, who)).allowed).toBe(false);
+    expect(checkKeyPolicy(p, m, ROLE_ARN).ok).toBe(true);
+  });
+
+  it('are refused on wrap and sign keys', () => {
+    for (const purpose of ['wrap', 'sign'] as const) {
+      expect(() => generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, purpose, encryptors: [author] })).toThrow(KmsPolicyError);
+    }
   });
 });
 
