@@ -32,6 +32,8 @@ export interface PackBenchOptions {
   packsPerCase: number;
   /** Untimed packs before each latency's cases. */
   warmupPacks: number;
+  /** Node flags for the enclave child (e.g. `--cpu-prof` when looking into a result). */
+  enclaveNodeArgs?: string[];
 }
 
 /** One pack's answer kept for the verify-receipt benchmark. */
@@ -53,7 +55,7 @@ const ENVIRONMENT = 'production';
 export async function benchPack(world: BenchWorld, o: PackBenchOptions): Promise<{ result: BenchResult; sample: PackSample }> {
   const started = performance.now();
   const maxConcurrency = Math.max(...o.concurrencies);
-  const enclave: EnclaveChild = await world.startEnclave(['--max-concurrent-packs', String(maxConcurrency)]);
+  const enclave: EnclaveChild = await world.startEnclave(['--max-concurrent-packs', String(maxConcurrency)], o.enclaveNodeArgs ?? []);
   const token = `bench_${randomBytes(16).toString('hex')}`;
   const config = parseProxyConfig(
     {
@@ -159,6 +161,7 @@ export async function benchPack(world: BenchWorld, o: PackBenchOptions): Promise
         notes: [
           `${o.packsPerCase} packs per case (rounded up to a multiple of the concurrency) after ${o.warmupPacks} warm-up packs per latency; identity ${IDENTITY}/${ENVIRONMENT} of the demo repository (2 SOPS files, 4 keys), KMS envelope, KMS signing.`,
           `Floor = ${DEPENDENT_KMS_ROUND_TRIPS} dependent KMS round trips × latency: Decrypt (per scoped file, in parallel) → Encrypt (artifact DEK) → Sign. KMS calls of one warm pack in the audit log: ${callsOfOnePack}.`,
+          'In simulation the KMS simulator (verifying the P-384 chain of each Recipient attestation document) and the simulated NSM (signing every document with P-384 in this code) run on the same cores as the enclave, proxy and client; on AWS those two run in KMS and in the Nitro hypervisor.',
           `Configuration: host-proxy enclave.concurrency ${maxConcurrency}, queueSize ${4 * maxConcurrency}, rate limit raised out of the way (1,000,000/min); enclave --max-concurrent-packs ${maxConcurrency}; static bearer token; enclave as a child process (bundle), KMS simulator, proxy and client in the benchmark process.`,
           ...notes,
         ],

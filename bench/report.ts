@@ -60,6 +60,7 @@ export function formatRun(run: BenchRun): string {
     `machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryMiB} MiB, node ${m.node}, ${m.platform} ${m.kernel}, ${m.openssl}`,
     `load average at start ${m.loadAverageAtStart.join(' / ')}, at end ${m.loadAverageAtEnd.join(' / ')} (1/5/15 min)`,
     `scale: ${run.scale.note}`,
+    ...(loaded(run) ? [`warning: ${loadWarning(run)}`] : []),
   ];
   const body = run.benchmarks.map(formatBenchmark);
   const errors = run.errors.map((e) => `✘ ${e.id} did not run: ${e.message}`);
@@ -68,12 +69,22 @@ export function formatRun(run: BenchRun): string {
   return [...head, '', ...body.flatMap((b) => [b, '']), ...errors, `goals: ${met} of ${goals.length} met; total ${fmt(run.durationMs / 1000)} s`].join('\n');
 }
 
+function loaded(run: BenchRun): boolean {
+  return run.machine.loadAverageAtStart[0]! > run.machine.cores;
+}
+
+function loadWarning(run: BenchRun): string {
+  const m = run.machine;
+  return `the machine was busy with other work (load average ${m.loadAverageAtStart[0]} on ${m.cores} cores at start, ${m.loadAverageAtEnd[0]} at end): absolute times (pack latency, cold start) are inflated by waiting for a core; ratios of interleaved runs are less affected`;
+}
+
 /** The README snippet: the goals with the latest figures and the machine they came from. */
 export function formatReadmeSnippet(run: BenchRun): string {
   const m = run.machine;
   const lines = [
-    `Latest \`npm run bench\` (${run.startedAt.slice(0, 10)}; ${m.cpuModel}, ${m.cores} cores, ${Math.round(m.memoryMiB / 1024)} GiB, node ${m.node}; load average ${m.loadAverageAtStart[0]} at start — other work was running):`,
+    `Latest \`npm run bench\` (${run.startedAt.slice(0, 10)}; ${m.cpuModel}, ${m.cores} cores, ${Math.round(m.memoryMiB / 1024)} GiB, node ${m.node}; load average ${m.loadAverageAtStart[0]} at start):`,
     '',
+    ...(loaded(run) ? [`> ${loadWarning(run)}.`, ''] : []),
     '| goal | measured | against | |',
     '|---|---|---|---|',
   ];

@@ -36,7 +36,7 @@ export const SCALE: {
   sops: { sizes: [10, 1_000, 10_000], runs: { 10: 20, 1_000: 10, 10_000: 5 }, defaultRuns: 5 },
   eif: { sizeBytes: 256 * 2 ** 20, runs: 5, contextRuns: 2 },
   pack: { latenciesMs: [0, 20], concurrencies: [1, 4, 16], packsPerCase: 64, warmupPacks: 3 },
-  verifyReceipt: { runs: 15 },
+  verifyReceipt: { runs: 15, cpuRuns: 5 },
   enclaveRss: { secrets: 10_000, namespaces: 10, runs: 3 },
 };
 

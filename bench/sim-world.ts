@@ -51,8 +51,8 @@ export interface BenchWorld {
   rootPemPath: string;
   bundlePath: string;
   enclaveCredentials: ForwardedCredentials;
-  /** Starts an enclave child on a fresh socket with extra `serve` flags. */
-  startEnclave(extraArgs?: string[]): Promise<EnclaveChild>;
+  /** Starts an enclave child on a fresh socket with extra `serve` flags (and Node flags, e.g. `--cpu-prof`). */
+  startEnclave(extraArgs?: string[], nodeArgs?: string[]): Promise<EnclaveChild>;
   close(): Promise<void>;
 }
 
@@ -75,8 +75,15 @@ function readStatusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 }
 
 /** Spawns `node <bundle> serve --simulate …` and resolves once it prints its ready line. */
-async function spawnEnclave(w: Omit<BenchWorld, 'startEnclave' | 'close'>, socketPath: string, extraArgs: string[], children: Set<ChildProcess>): Promise<EnclaveChild> {
+async function spawnEnclave(
+  w: Omit<BenchWorld, 'startEnclave' | 'close'>,
+  socketPath: string,
+  extraArgs: string[],
+  nodeArgs: string[],
+  children: Set<ChildProcess>,
+): Promise<EnclaveChild> {
   const args = [
+    ...nodeArgs,
     w.bundlePath,
     'serve',
     '--simulate',
@@ -184,7 +191,7 @@ export async function startBenchWorld(): Promise<BenchWorld> {
     const simHandle = sim;
     return {
       ...base,
-      startEnclave: (extraArgs = []) => spawnEnclave(base, path.join(dir, `enclave-${++sockets}.sock`), extraArgs, children),
+      startEnclave: (extraArgs = [], nodeArgs = []) => spawnEnclave(base, path.join(dir, `enclave-${++sockets}.sock`), extraArgs, nodeArgs, children),
       async close() {
         for (const c of children) c.kill('SIGKILL');
         adminClient.destroy();

@@ -5,9 +5,10 @@
  * exit, against `node -e 0` — the cost of starting Node at all — in the same run.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { repoRoot } from './paths.js';
 import type { PackSample } from './pack.js';
 import type { BenchWorld } from './sim-world.js';
@@ -18,15 +19,27 @@ import type { BenchResult } from './results-types.js';
 export interface VerifyReceiptBenchOptions {
   /** Timed runs per subject. */
   runs: number;
+  /** Separate runs per subject that record the process's own CPU time (0 to skip). */
+  cpuRuns: number;
 }
 
 /** The goal: median process wall time. */
 export const COLD_START_GOAL_MS = 300;
 
-function runProcess(args: string[]): Promise<{ ms: number; code: number | null; stdout: string; stderr: string }> {
+/**
+ * Preloaded (only in the CPU-time runs) to write the process's own user+system CPU milliseconds
+ * to the file named by AP_BENCH_CPU_FILE when it exits. Child processes (git) are not included.
+ */
+const CPU_PRELOAD = [
+  "import { writeFileSync } from 'node:fs';",
+  "process.on('exit', () => { const u = process.resourceUsage(); writeFileSync(process.env.AP_BENCH_CPU_FILE, String((u.userCPUTime + u.systemCPUTime) / 1000)); });",
+  '',
+].join('\n');
+
+function runProcess(args: string[], extraEnv: Record<string, string> = {}): Promise<{ ms: number; code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...extraEnv } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
@@ -76,8 +89,27 @@ export async function benchVerifyReceipt(world: BenchWorld, sample: PackSample, 
       (who === 'ours' ? ours : node).push(res.ms);
     }
   }
+  // CPU time, in separate runs so the timed ones load nothing extra: on a loaded machine the
+  // wall time is mostly waiting for a core, and the CPU time says what an idle one would see.
+  const cpuOurs: number[] = [];
+  const cpuNode: number[] = [];
+  if (o.cpuRuns > 0) {
+    const preload = path.join(dir, 'cpu-preload.mjs');
+    const cpuFile = path.join(dir, 'cpu.txt');
+    await writeFile(preload, CPU_PRELOAD);
+    for (let r = 0; r < o.cpuRuns; r++) {
+      for (const who of ['ours', 'node'] as const) {
+        const res = await runProcess(['--import', pathToFileURL(preload).href, ...(who === 'ours' ? verifyArgs : ['-e', '0'])], { AP_BENCH_CPU_FILE: cpuFile });
+        if (res.code !== 0) throw new Error(`${who} exited ${res.code} in a CPU-time run: ${res.stderr.slice(0, 300)}`);
+        (who === 'ours' ? cpuOurs : cpuNode).push(Number(await readFile(cpuFile, 'utf8')));
+      }
+    }
+  }
   const so = summarize(ours);
   const sn = summarize(node);
+  const co = summarize(cpuOurs);
+  const cn = summarize(cpuNode);
+  const cpuText = o.cpuRuns > 0 ? `; CPU time of the process itself (user+sys, git excluded): ours ${fmt(co.median)} ms, node -e 0 ${fmt(cn.median)} ms` : '';
   const met = so.median <= COLD_START_GOAL_MS;
   const caseName = 'one real receipt, all checks with inputs';
   return {
@@ -86,6 +118,12 @@ export async function benchVerifyReceipt(world: BenchWorld, sample: PackSample, 
     rows: [
       { case: caseName, subject: 'ours: node bin/verify-receipt.mjs', peer: false, unit: 'ms', summary: so, per: 'spawn to exit' },
       { case: caseName, subject: 'baseline: node -e 0', peer: true, unit: 'ms', summary: sn, per: 'spawn to exit' },
+      ...(o.cpuRuns > 0
+        ? [
+            { case: caseName, subject: 'context: verify-receipt CPU time (user+sys)', peer: false, unit: 'ms' as const, summary: co, per: 'one process, git subprocesses excluded' },
+            { case: caseName, subject: 'context: node -e 0 CPU time (user+sys)', peer: true, unit: 'ms' as const, summary: cn, per: 'one process' },
+          ]
+        : []),
     ],
     comparisons: [{ case: caseName, ours: 'verify-receipt', against: 'node -e 0', ratio: sn.median / so.median }],
     goals: [
@@ -96,11 +134,14 @@ export async function benchVerifyReceipt(world: BenchWorld, sample: PackSample, 
         ...(met
           ? {}
           : {
-              shortfall: `${fmt(so.median - COLD_START_GOAL_MS)} ms over; starting Node alone takes ${fmt(sn.median)} ms here, the rest is loading the bundle, the X.509/P-384 chain checks and the git lookups of the --repo check`,
+              shortfall: `${fmt(so.median - COLD_START_GOAL_MS)} ms over; starting Node alone takes ${fmt(sn.median)} ms here, the rest is loading the bundle, the X.509/P-384 chain checks and the git lookups of the --repo check${cpuText}`,
             }),
       },
     ],
-    notes: [`${o.runs} runs per subject, alternating, after one untimed run each; the verifier printed: ${checksLine}`],
+    notes: [
+      `${o.runs} runs per subject, alternating, after one untimed run each; the verifier printed: ${checksLine}`,
+      ...(o.cpuRuns > 0 ? [`CPU time from ${o.cpuRuns} separate runs per subject with a preloaded exit hook reading process.resourceUsage()${cpuText}.`] : []),
+    ],
     durationMs: performance.now() - started,
   };
 }
