@@ -105,7 +105,9 @@ export interface SopsTree {
   branches: SopsMap[];
 }
 
+/** Smallest value of sops' `int` (Go int64). */
 export const INT64_MIN = -(2n ** 63n);
+/** Largest value of sops' `int` (Go int64). */
 export const INT64_MAX = 2n ** 63n - 1n;
 
 /** Builds a map from `[key, value]` pairs (and bare comments) — a convenience for callers and tests. */

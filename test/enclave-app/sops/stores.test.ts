@@ -213,3 +213,13 @@ describe('metadata layout of sops 3.13 (the default)', () => {
     ]);
   });
 });
+
+describe('a 1,000-key file (the benchmark shape)', () => {
+  it.each(['yaml', 'json', 'dotenv'] as const)('%s round-trips in order', async (format) => {
+    const entries = Array.from({ length: 1000 }, (_, i) => ({ key: `KEY_${999 - i}`, value: `value-${i}` }));
+    const file = await encryptSops([new SopsMap(entries)], { format, keyGroups: [[AGE]], dataKey: KEY });
+    const [back] = decryptSopsWithDataKey(file, format, KEY).branches;
+    expect(back.keys()).toEqual(entries.map((e) => e.key));
+    expect(back.get('KEY_0')).toBe('value-999');
+  });
+});
