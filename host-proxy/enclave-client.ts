@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { isAttestedPackError } from '../common/errors.js';
 import { PROTOCOL_VERSION } from '../enclave-app/protocol.js';
 import { RpcClient, RpcRemoteError, connectTransport } from '../vsock/index.js';
-import { VERSION } from '../cli/version.js';
+import { VERSION } from '../common/version.js';
 import type { EnclaveCalls, EnclaveCallType, EnclaveLink } from './enclave-link.js';
 import { EnclaveError, HostProxyError } from './errors.js';
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { VERSION } from '../cli/version.js';
+import { VERSION } from '../common/version.js';
 import { Authenticator } from './auth/authenticator.js';
 import { GithubOidcVerifier } from './auth/github-oidc.js';
 import { StaticTokens } from './auth/static-tokens.js';

@@ -131,12 +131,16 @@ export async function collectPackInputs(options: { repoDir: string; identity: st
   const scope = resolvePackScope(manifest, options.identity, options.environment, { fileExists: (p) => tree.has(p) });
   const contents = await readBlobs(repoDir, scope.files.map((cell) => checkEntry(cell.path, tree.get(cell.path))));
   const files: PackFile[] = scope.files.map((cell, i) => ({ path: cell.path, content: contents[i] }));
+  // Paths on the wire and in the receipt are relative to the repository root, so an auditor's
+  // `verify-receipt --repo` finds them even when clef.yaml lives in a subdirectory.
+  const prefix = (await runGit(repoDir, ['rev-parse', '--show-prefix'])).toString('utf8').trim().replace(/\/$/, '');
+  const repoPath = (p: string): string => (prefix ? `${prefix}/${p}` : p);
   return {
     commit,
     dirty,
-    manifest: { path: CLEF_MANIFEST_FILENAME, content: manifestBytes },
-    files,
-    missing: scope.missing.map((c) => c.path),
+    manifest: { path: repoPath(CLEF_MANIFEST_FILENAME), content: manifestBytes },
+    files: files.map((f) => ({ ...f, path: repoPath(f.path) })),
+    missing: scope.missing.map((c) => repoPath(c.path)),
   };
 }
 

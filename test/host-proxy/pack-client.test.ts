@@ -162,7 +162,7 @@ describe('pack client: inputs and outputs', () => {
     expect(progress.join('\n')).toContain('secrets/auth/production.enc.yaml does not exist at HEAD');
   });
 
-  it('works with clef.yaml in a subdirectory of the git repository, paths relative to it', async () => {
+  it('works with clef.yaml in a subdirectory of the git repository, sending repo-root-relative paths', async () => {
     const url = await startProxy();
     const mono = join(dir, 'mono');
     const sub = join(mono, 'infra', 'secrets-repo');
@@ -175,7 +175,9 @@ describe('pack client: inputs and outputs', () => {
     git(mono, 'commit', '-q', '-m', 'mono');
     const result = await runPackClient(base(url, { repoDir: sub, repository: 'org/mono' }), noSleep);
     const sent = enclave.calls.find((c) => c.type === 'pack')?.body as PackRequest;
-    expect(sent.files.map((f) => f.path)).toEqual(['secrets/payments/dev.enc.yaml', 'secrets/auth/dev.enc.yaml']);
+    // Repo-root-relative on the wire (and so in the receipt), so `verify-receipt --repo` finds them.
+    expect(sent.manifest.path).toBe('infra/secrets-repo/clef.yaml');
+    expect(sent.files.map((f) => f.path)).toEqual(['infra/secrets-repo/secrets/payments/dev.enc.yaml', 'infra/secrets-repo/secrets/auth/dev.enc.yaml']);
     expect(sent.repository).toBe('org/mono');
     expect(result.output).toBe(join(sub, '.clef', 'packed', 'api', 'dev.age.json'));
   });
