@@ -2,11 +2,12 @@
 // node_modules). Deterministic output; runs in well under a second. The enclave image bundle is
 // a separate, fully self-contained build made by `attested-pack eif bundle` (eif-build/).
 import { build } from 'esbuild';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+await rm(join(root, 'dist', 'chunks'), { recursive: true, force: true });
 await mkdir(join(root, 'dist'), { recursive: true });
 
 const common = {
@@ -24,7 +25,17 @@ const common = {
 };
 
 await Promise.all([
-  build({ ...common, entryPoints: ['cli/entry.ts'], outfile: 'dist/cli.mjs' }),
+  // Code splitting keeps each command's `await import(...)` lazy, so `--help` or `pack` does not
+  // load fastify, the AWS SDK and everything else at start.
+  build({
+    ...common,
+    entryPoints: { cli: 'cli/entry.ts' },
+    outdir: 'dist',
+    splitting: true,
+    entryNames: '[name]',
+    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
+  }),
   // The auditor CLI is bundled with its dependencies (one file, no module resolution at start):
   // about half the cold start of the external-packages build.
   build({ ...common, packages: 'bundle', entryPoints: ['verify-receipt/entry.ts'], outfile: 'dist/verify-receipt.mjs' }),
