@@ -10,17 +10,25 @@ export function splitArmoredKeys(text: string): string[] {
   return text.match(re) ?? [];
 }
 
+// Parsing (and validating) RSA keys costs far more than decrypting one entry, so parsed keys are
+// kept for as long as the caller holds the same key list (a WeakMap: nothing outlives the caller's array).
+const parsedKeys = new WeakMap<readonly string[], unknown[]>();
+
 /** Decrypts a sops `pgp` entry's `enc` with any of the armored private keys (unprotected keys only). */
 export async function pgpUnwrap(enc: string, armoredKeys: readonly string[]): Promise<Uint8Array> {
   const openpgp = await import('openpgp');
   const config = { ...openpgp.config, minRSABits: 1023 };
-  const keys = [];
-  for (const block of armoredKeys) {
-    try {
-      keys.push(...(await openpgp.readPrivateKeys({ armoredKeys: block, config })));
-    } catch {
-      throw new SopsError('SOPS_UNSUPPORTED', 'a PGP private key could not be read (passphrase-protected keys are not supported)');
+  let keys = parsedKeys.get(armoredKeys) as Awaited<ReturnType<typeof openpgp.readPrivateKeys>> | undefined;
+  if (!keys) {
+    keys = [];
+    for (const block of armoredKeys) {
+      try {
+        keys.push(...(await openpgp.readPrivateKeys({ armoredKeys: block, config })));
+      } catch {
+        throw new SopsError('SOPS_UNSUPPORTED', 'a PGP private key could not be read (passphrase-protected keys are not supported)');
+      }
     }
+    parsedKeys.set(armoredKeys, keys);
   }
   let message;
   try {
