@@ -65,11 +65,22 @@ function walk(b: Uint8Array, pos: number): Node {
   const info = b[pos]! & 0x1f;
   pos++;
   let arg = 0;
-  if (info < 24) arg = info;
-  else if (info === 24) arg = b[pos++]!;
-  else if (info === 25) (arg = (b[pos]! << 8) | b[pos + 1]!), (pos += 2);
-  else if (info === 26) (arg = Buffer.from(b).readUInt32BE(pos)), (pos += 4);
-  else if (info === 27) (arg = Number(Buffer.from(b).readBigUInt64BE(pos))), (pos += 8);
+  const view = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (info < 24) {
+    arg = info;
+  } else if (info === 24) {
+    arg = b[pos]!;
+    pos += 1;
+  } else if (info === 25) {
+    arg = view.readUInt16BE(pos);
+    pos += 2;
+  } else if (info === 26) {
+    arg = view.readUInt32BE(pos);
+    pos += 4;
+  } else if (info === 27) {
+    arg = Number(view.readBigUInt64BE(pos));
+    pos += 8;
+  }
   const node: Node = { start, contentStart: pos, end: pos, major, children: [] };
   if (major === 2 || major === 3) {
     node.end = pos + arg;
