@@ -92,10 +92,31 @@ export async function endStaleEnclave(pidPath: string, bundlePath: string): Prom
       } catch {
         ended = false;
       }
+      // SIGKILL is delivered asynchronously: wait until the process is gone (its socket with it).
+      for (let i = 0; ended && i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));
     }
   }
   await rm(pidPath, { force: true });
   return ended;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The child's environment: nothing secret, only what node and our own switches need. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', NODE_ENV: 'production' };
+  for (const name of ['ATTESTED_PACK_DEBUG', 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED']) {
+    const v = process.env[name];
+    if (v !== undefined) env[name] = v;
+  }
+  return env;
 }
 
 async function removeSocket(path: string): Promise<void> {
@@ -125,7 +146,7 @@ export async function startEnclaveProcess(o: EnclaveProcessOptions): Promise<Enc
     child = spawn(process.execPath, enclaveServeArgs(o), {
       stdio: ['ignore', 'pipe', logFd],
       // The enclave gets no AWS or proxy secrets from the environment: credentials arrive per request.
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...(process.env.ATTESTED_PACK_DEBUG ? { ATTESTED_PACK_DEBUG: process.env.ATTESTED_PACK_DEBUG } : {}) },
+      env: childEnv(),
     });
   } finally {
     closeSync(logFd);

@@ -30,6 +30,7 @@ import { bundleAndMeasure, defaultEnclaveEntry, type MeasuredEnclave } from './m
 import { simPaths, type SimPaths } from './paths.js';
 import { startSimProxy, type SimProxy, type UnsealOutcome } from './proxy.js';
 import { ensureSealedKey } from './sealed-key.js';
+import { lockStateDir } from './state-lock.js';
 
 /** The region of the simulated keys. */
 export const SIM_REGION = 'us-east-1';
@@ -180,6 +181,7 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
   };
   try {
     await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
+    resources.push(await lockStateDir(paths.lock, paths.stateDir));
     checkAbort();
 
     // 1. The KMS simulator, trusting the simulated NSM root the enclave will attest under.
@@ -303,7 +305,7 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
         enclaveUrl: o.proxyEnclaveUrl ?? enclave.url,
         credentials: enclaveCredentials,
         logLevel: o.proxyLogLevel ?? 'info',
-        ...(sealedResult ? { sealedKey: sealedResult.sealed } : {}),
+        ...(sealedResult ? { sealedKey: sealedResult.sealed, sealedKeyFile: paths.sealedKey } : {}),
         onUnseal: (u) => {
           unseal = u;
         },

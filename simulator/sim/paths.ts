@@ -12,6 +12,8 @@ export const DEFAULT_STATE_DIR = '.attested-pack-sim';
 /** Every path the simulation reads or writes, derived from the state directory. */
 export interface SimPaths {
   stateDir: string;
+  /** Held by the running sim (its pid). */
+  lock: string;
   /** KMS simulator state (keys, policies, aliases) and its audit log. */
   kmsDir: string;
   auditLog: string;
@@ -54,6 +56,7 @@ export function simPaths(stateDir: string): SimPaths {
   }
   return {
     stateDir: s,
+    lock: join(s, 'sim.lock'),
     kmsDir: join(s, 'kms'),
     auditLog: join(s, 'kms', 'audit.jsonl'),
     nsmDir: join(s, 'nsm'),

@@ -11,6 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { stringify } from 'yaml';
 import { writeFileAtomic } from '../../common/fs.js';
+import { SimError } from './errors.js';
 import { hashToken, loadProxyConfig, startHostProxy, type HostProxyHandle, type LogLevel } from '../../host-proxy/index.js';
 import type { EnclaveLink } from '../../host-proxy/index.js';
 import type { ForwardedCredentials, SealedSigningKey } from '../../enclave-app/protocol.js';
@@ -27,6 +28,8 @@ export interface SimProxyOptions {
   logLevel: LogLevel;
   /** Sent to the enclave on every new connection, so sealed signing survives enclave restarts. */
   sealedKey?: SealedSigningKey;
+  /** The file it came from (written to proxy.yaml as `signing.sealedKeyFile` for hand-run proxies). */
+  sealedKeyFile?: string;
   /** Told the outcome of each unseal attempt. */
   onUnseal?: (outcome: UnsealOutcome) => void;
 }
@@ -57,6 +60,7 @@ export async function writeProxyConfig(o: SimProxyOptions): Promise<string> {
       accessKeyId: o.credentials.accessKeyId,
       secretAccessKey: o.credentials.secretAccessKey,
     },
+    ...(o.sealedKeyFile ? { signing: { sealedKeyFile: o.sealedKeyFile } } : {}),
     log: { level: o.logLevel },
   };
   const header = '# Written by `attested-pack sim` on every run; the bearer token is stored only as its SHA-256.\n';
@@ -89,6 +93,14 @@ export async function startSimProxy(o: SimProxyOptions): Promise<SimProxy> {
     handle = await startHostProxy(config, { logStream, ...(onEnclaveConnect ? { onEnclaveConnect } : {}) });
   } catch (err) {
     logStream.end();
+    // host-proxy says the port is taken (PROXY_LISTEN_FAILED … EADDRINUSE); say which flag moves it.
+    const cause = (err as { cause?: { code?: unknown } }).cause;
+    if ((err as { code?: unknown }).code === 'PROXY_LISTEN_FAILED' && cause?.code === 'EADDRINUSE') {
+      throw new SimError('SIM_PORT_IN_USE', `the host proxy cannot listen on 127.0.0.1:${o.port}: the port is in use`, {
+        hint: 'pass another --port, or --port 0 for any free port',
+        cause: err,
+      });
+    }
     throw err;
   }
   return {
