@@ -121,3 +121,39 @@ export interface ErrorResponse {
   /** Error category (see common/errors.ts) so the host maps it to an HTTP status. */
   category: 'rejected' | 'input' | 'unavailable' | 'internal';
 }
+
+/** The type tag of the JSON file `attested-pack sealed-key create` writes. */
+export const SEALED_KEY_FILE_TYPE = 'attested-pack/sealed-ed25519/v1';
+
+/** The sealed-key file on disk (blobs base64); parsed into a `SealedSigningKey`. */
+export interface SealedKeyFile {
+  type: typeof SEALED_KEY_FILE_TYPE;
+  kmsKeyId: string;
+  ciphertextBlob: string;
+  publicKey: string;
+}
+
+/**
+ * Parses a sealed-key file strictly. Returns the reason as a string instead of throwing, so the
+ * enclave tooling and the host proxy can each raise their own typed error naming the file.
+ */
+export function parseSealedKeyFile(text: string): { ok: true; key: SealedSigningKey } | { ok: false; reason: string } {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'is not JSON' };
+  }
+  const o = (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {}) as Record<string, unknown>;
+  if (o.type !== SEALED_KEY_FILE_TYPE) return { ok: false, reason: `has no "type": "${SEALED_KEY_FILE_TYPE}"` };
+  if (typeof o.kmsKeyId !== 'string' || !o.kmsKeyId.startsWith('arn:')) return { ok: false, reason: 'has no "kmsKeyId" ARN' };
+  const blobs: Partial<Record<'ciphertextBlob' | 'publicKey', Uint8Array>> = {};
+  for (const field of ['ciphertextBlob', 'publicKey'] as const) {
+    const s = o[field];
+    if (typeof s !== 'string' || s.length === 0 || s.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(s)) {
+      return { ok: false, reason: `has no base64 "${field}"` };
+    }
+    blobs[field] = new Uint8Array(Buffer.from(s, 'base64'));
+  }
+  return { ok: true, key: { kmsKeyId: o.kmsKeyId, ciphertextBlob: blobs.ciphertextBlob!, publicKey: blobs.publicKey! } };
+}

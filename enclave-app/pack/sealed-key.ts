@@ -9,17 +9,9 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { bytesEqual, zeroize } from '../../common/bytes.js';
 import { InputError } from '../../common/errors.js';
-import type { SealedSigningKey } from '../protocol.js';
+import { parseSealedKeyFile as parseSealedKeyFileText, SEALED_KEY_FILE_TYPE, type SealedKeyFile, type SealedSigningKey } from '../protocol.js';
 import type { KmsPort, RecipientMaterial } from '../kms/client.js';
 import { PackError } from './errors.js';
-
-/** The JSON file `sealed-key create` writes (blobs base64). */
-export interface SealedKeyFile {
-  type: 'attested-pack/sealed-ed25519/v1';
-  kmsKeyId: string;
-  ciphertextBlob: string;
-  publicKey: string;
-}
 
 /** Generates an Ed25519 pair and seals the private half with `encrypt` (KMS Encrypt under the seal key). */
 export async function createSealedKey(
@@ -31,7 +23,7 @@ export async function createSealedKey(
   try {
     const out = await encrypt(pkcs8);
     return {
-      type: 'attested-pack/sealed-ed25519/v1',
+      type: SEALED_KEY_FILE_TYPE,
       kmsKeyId: out.keyId || kmsKeyId,
       ciphertextBlob: Buffer.from(out.ciphertextBlob).toString('base64'),
       publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
@@ -41,25 +33,13 @@ export async function createSealedKey(
   }
 }
 
-/** Parses a sealed-key file strictly into the protocol form. */
+/** Parses a sealed-key file strictly into the protocol form (InputError naming the source). */
 export function parseSealedKeyFile(text: string, source = 'sealed key file'): SealedSigningKey {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new InputError('SEALED_KEY_INVALID', `${source} is not JSON`, { hint: 'pass the file written by `attested-pack sealed-key create`' });
+  const parsed = parseSealedKeyFileText(text);
+  if (!parsed.ok) {
+    throw new InputError('SEALED_KEY_INVALID', `${source} ${parsed.reason}`, { hint: 'pass the file written by `attested-pack sealed-key create`' });
   }
-  const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
-  if (o.type !== 'attested-pack/sealed-ed25519/v1') throw new InputError('SEALED_KEY_INVALID', `${source}: type must be "attested-pack/sealed-ed25519/v1"`);
-  for (const f of ['kmsKeyId', 'ciphertextBlob', 'publicKey'] as const) {
-    if (typeof o[f] !== 'string' || (o[f] as string).length === 0) throw new InputError('SEALED_KEY_INVALID', `${source}: ${f} must be a non-empty string`);
-  }
-  const b64 = (f: 'ciphertextBlob' | 'publicKey'): Uint8Array => {
-    const s = o[f] as string;
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(s)) throw new InputError('SEALED_KEY_INVALID', `${source}: ${f} must be base64`);
-    return new Uint8Array(Buffer.from(s, 'base64'));
-  };
-  return { kmsKeyId: o.kmsKeyId as string, ciphertextBlob: b64('ciphertextBlob'), publicKey: b64('publicKey') };
+  return parsed.key;
 }
 
 /**
