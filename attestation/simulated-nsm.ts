@@ -112,6 +112,12 @@ export class SimulatedNsmPki {
   private readonly dir: string | null;
   private readonly now: () => number;
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Child level → the parent level whose key its signature was checked against. Levels are
+   * immutable and replaced (never edited) on re-issue, so a hit means the signature check would
+   * give the same answer; this keeps a P-384 verification per level off every `attest` call.
+   */
+  private readonly verifiedUnder = new WeakMap<PkiLevel, PkiLevel>();
 
   private constructor(dir: string | null, root: PkiLevel, now: () => number) {
     this.dir = dir;
@@ -186,7 +192,7 @@ export class SimulatedNsmPki {
         t < existing.cert.notBefore ||
         t + RENEW_BEFORE[name] > existing.cert.notAfter ||
         !bytesEqual(existing.cert.issuerRaw, parent.cert.subjectRaw) ||
-        !signedBy(existing.cert, parent.cert);
+        !this.isSignedBy(existing, parent);
       if (stale) {
         const level = issueLevel(name, parent, t, this.instanceId, this.moduleId);
         this.levels[name] = level;
@@ -197,6 +203,14 @@ export class SimulatedNsmPki {
     }
     const levels = this.levels as Record<LevelName, PkiLevel>;
     return { leaf: levels.leaf, cabundle: [levels.root.der, levels.regional.der, levels.zonal.der, levels.instance.der], levels };
+  }
+
+  /** Whether `child` is signed by `parent`'s key, checked once per (child, parent) pair. */
+  private isSignedBy(child: PkiLevel, parent: PkiLevel): boolean {
+    if (this.verifiedUnder.get(child) === parent) return true;
+    if (!signedBy(child.cert, parent.cert)) return false;
+    this.verifiedUnder.set(child, parent);
+    return true;
   }
 
   private payloadFor(req: AttestRequest): Omit<AttestationPayload, 'certificate' | 'cabundle'> {
