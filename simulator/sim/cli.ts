@@ -4,7 +4,7 @@
  * proxy, a pack through the `pack` client, and verify-receipt on the result.
  *
  *   attested-pack sim [--state DIR] [--port N] [--kms-port N] [--keep-running] [--keep-policies]
- *                     [--log-level LEVEL] [--json]
+ *                     [--enclave-entry FILE] [--log-level LEVEL] [--json]
  *
  * Exit codes: 0 every check passed; 1 a check failed (e.g. KMS refused the enclave); 2 usage;
  * 3 something did not start or answer; 4 internal; 130 interrupted (Ctrl-C).
@@ -21,6 +21,7 @@ interface SimFlags {
   keepRunning?: boolean;
   keepPolicies?: boolean;
   logLevel: string;
+  enclaveEntry?: string;
   json?: boolean;
 }
 
@@ -39,6 +40,7 @@ export function registerSimCommand(program: Command): void {
     .option('--kms-port <n>', 'loopback port of the KMS simulator (0: any free port)', '0')
     .option('--keep-running', 'leave the KMS simulator, enclave and host proxy up (prints endpoints and the token) until Ctrl-C')
     .option('--keep-policies', 'keep the key policies made for the previous run\'s measurements (shows KMS refusing changed enclave code)')
+    .option('--enclave-entry <file>', 'enclave entry to bundle and measure (default: enclave-app/enclave-main.ts of this checkout)')
     .option('--log-level <level>', `host proxy log level (${LOG_LEVELS.join(', ')}); logs go to <state>/logs/`, 'info')
     .option('--json', 'print one summary object (paths, identity, environment, every check) instead of the account')
     .action(async (flags: SimFlags) => {
@@ -87,6 +89,7 @@ export function registerSimCommand(program: Command): void {
             kmsPort,
             keepRunning: flags.keepRunning === true,
             keepPolicies: flags.keepPolicies === true,
+            ...(flags.enclaveEntry !== undefined ? { enclaveEntry: flags.enclaveEntry } : {}),
             proxyLogLevel: flags.logLevel as (typeof LOG_LEVELS)[number],
             progress: (line) => processIo.stderr(`${line}\n`),
             signal: abort.signal,

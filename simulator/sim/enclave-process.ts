@@ -145,6 +145,9 @@ export async function startEnclaveProcess(o: EnclaveProcessOptions): Promise<Enc
   try {
     child = spawn(process.execPath, enclaveServeArgs(o), {
       stdio: ['ignore', 'pipe', logFd],
+      // Its own process group: a terminal's Ctrl-C reaches only the launcher, which drains the
+      // proxy first and then stops the enclave itself (the 'exit' hook below covers crashes).
+      detached: true,
       // The enclave gets no AWS or proxy secrets from the environment: credentials arrive per request.
       env: childEnv(),
     });
