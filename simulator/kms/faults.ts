@@ -58,3 +58,39 @@ export class FaultInjector {
     return { kind: 'none', delayMs: f.latencyMs };
   }
 }
+
+/**
+ * The injected-latency sleeps in flight, so a closing simulator can cut them all short at once.
+ * Keeping them here (rather than passing a shared AbortSignal to every sleep) means no per-call
+ * listener is ever attached to a shared object, however many calls are delayed concurrently.
+ */
+export class InjectedDelays {
+  private readonly pending = new Set<() => void>();
+  private cancelled = false;
+
+  /** Waits `ms`; resolves true when the time has passed, false when cancelled (now or later). */
+  sleep(ms: number): Promise<boolean> {
+    if (this.cancelled) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const finish = (elapsed: boolean): void => {
+        clearTimeout(timer);
+        this.pending.delete(cancel);
+        resolve(elapsed);
+      };
+      const cancel = (): void => finish(false);
+      const timer = setTimeout(() => finish(true), ms);
+      this.pending.add(cancel);
+    });
+  }
+
+  /** How many sleeps are still waiting (each one leaves this set when it ends, either way). */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Ends every pending sleep with false, and every later one immediately (the simulator is closing). */
+  cancelAll(): void {
+    this.cancelled = true;
+    for (const cancel of [...this.pending]) cancel();
+  }
+}

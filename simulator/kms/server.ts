@@ -8,14 +8,13 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { awsNitroRootG1, trustedRootFromPem, type TrustedRoot } from '../../attestation/index.js';
 import { isAttestedPackError } from '../../common/errors.js';
 import { AuditLog, newAuditEvent, type AuditEvent } from './audit.js';
 import { SimCore, type Call, type Caller, type OpHandler } from './core.js';
 import { DEMO_CREDENTIALS } from './demo.js';
 import { KmsApiError, KmsSimError } from './errors.js';
-import { FaultInjector, type KmsFaults } from './faults.js';
+import { FaultInjector, InjectedDelays, type KmsFaults } from './faults.js';
 import { CRYPTO_OPERATIONS } from './ops-crypto.js';
 import { defaultKeyPolicy, KEY_OPERATIONS, storeNewKey } from './ops-keys.js';
 import { SIGN_OPERATIONS } from './ops-sign.js';
@@ -116,8 +115,8 @@ export async function startKmsSimulator(opts: KmsSimulatorOptions): Promise<KmsS
   const sim = new SimCore(state, region, accountId, verifier, now);
 
   const stalled = new Set<() => void>();
-  const closing = new AbortController();
-  const app = buildApp({ sim, credentials: byKeyId, admins, faults, audit, stalled, closing: closing.signal, bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT });
+  const delays = new InjectedDelays();
+  const app = buildApp({ sim, credentials: byKeyId, admins, faults, audit, stalled, delays, bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT });
 
   try {
     await app.listen({ host, port: opts.port ?? 0 });
@@ -153,7 +152,7 @@ export async function startKmsSimulator(opts: KmsSimulatorOptions): Promise<KmsS
     },
     close() {
       closed ??= (async () => {
-        closing.abort();
+        delays.cancelAll();
         for (const release of stalled) release();
         await app.close();
         await audit.flush();
@@ -186,7 +185,8 @@ interface AppDeps {
   faults: FaultInjector;
   audit: AuditLog;
   stalled: Set<() => void>;
-  closing: AbortSignal;
+  /** Injected-latency sleeps; cancelled all at once when the simulator closes. */
+  delays: InjectedDelays;
   bodyLimit: number;
 }
 
@@ -215,12 +215,8 @@ export function buildApp(d: AppDeps): FastifyInstance {
 
     const fault = d.faults.next();
     if (fault.kind === 'stall') return stall(d, request, reply);
-    if (fault.delayMs > 0) {
-      try {
-        await sleep(fault.delayMs, undefined, { signal: d.closing });
-      } catch {
-        return reply; // closing: the connection is being torn down
-      }
+    if (fault.delayMs > 0 && !(await d.delays.sleep(fault.delayMs))) {
+      return reply; // closing: the connection is being torn down
     }
     const opName = /^TrentService\.([A-Za-z]+)$/.exec(target)?.[1];
     const event = newAuditEvent({

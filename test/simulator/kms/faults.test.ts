@@ -7,6 +7,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { CreateKeyCommand, KMSInternalException, ListKeysCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { CREDS, rawRequest, startTestSim, type TestSim } from './helpers.js';
+import { InjectedDelays } from '../../../simulator/kms/faults.js';
 
 let t: TestSim | undefined;
 afterEach(async () => {
@@ -52,6 +53,23 @@ describe('fault knobs', () => {
     expect(await list(t.client('admin'), 300)).toBe('AbortError');
     t.sim.setFaults({});
     expect(await list(t.client('admin'))).toBe('ok');
+  });
+
+  it('16 concurrently delayed calls all succeed without a MaxListenersExceededWarning', async () => {
+    t = await startTestSim({ faults: { latencyMs: 30 } });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const c = t.client('admin');
+      const outcomes = await Promise.all(Array.from({ length: 16 }, () => list(c)));
+      expect(outcomes).toEqual(Array.from({ length: 16 }, () => 'ok'));
+      // Warnings are emitted on the next tick; let them arrive before looking.
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
   });
 
   it('stalls: requests never get an answer, and close() still returns', async () => {
@@ -105,5 +123,25 @@ describe('AttestedPackSimulator admin operations', () => {
     expect(t.sim.getFaults()).toEqual({ latencyMs: 0, throttleEveryN: 0, failEveryN: 0, stall: false });
     // Still serving normally.
     expect((await t.client('admin').send(new CreateKeyCommand({}))).KeyMetadata).toBeDefined();
+  });
+});
+
+describe('InjectedDelays', () => {
+  it('a sleep that runs its course resolves true and leaves nothing behind', async () => {
+    const d = new InjectedDelays();
+    const sleeps = Array.from({ length: 20 }, () => d.sleep(5));
+    expect(d.inFlight).toBe(20);
+    expect(await Promise.all(sleeps)).toEqual(Array.from({ length: 20 }, () => true));
+    expect(d.inFlight).toBe(0);
+  });
+
+  it('cancelAll ends pending sleeps with false, and later sleeps at once', async () => {
+    const d = new InjectedDelays();
+    const pending = [d.sleep(60_000), d.sleep(60_000)];
+    d.cancelAll();
+    expect(await Promise.all(pending)).toEqual([false, false]);
+    expect(d.inFlight).toBe(0);
+    expect(await d.sleep(60_000)).toBe(false);
+    expect(d.inFlight).toBe(0);
   });
 });
