@@ -15,6 +15,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { KMSClient, EncryptCommand } from '@aws-sdk/client-kms';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
+import { isAttestedPackError } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/fs.js';
 import { parseMeasurements, type Measurements } from '../../common/measurements.js';
 import { SimulatedNsmPki, verifyAttestationDocument } from '../../attestation/index.js';
@@ -259,6 +260,8 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
           const out = await admin.send(new EncryptCommand({ KeyId: req.arn, Plaintext: req.plaintext, ...(req.context ? { EncryptionContext: req.context } : {}) }));
           return Buffer.from(out.CiphertextBlob!).toString('base64');
         },
+      }).catch((err: unknown) => {
+        throw isAttestedPackError(err) ? err : gitFailure(err, paths.demoRepo);
       });
       const reusedRepo = before !== undefined && before === repo.commit;
       return {
@@ -403,6 +406,23 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
     await resources.close();
     throw err;
   }
+}
+
+/** ensureDemoRepo runs git; say plainly when git is missing or refuses. */
+function gitFailure(err: unknown, dir: string): SimError {
+  const e = err as NodeJS.ErrnoException & { stderr?: unknown };
+  if (e.code === 'ENOENT') {
+    return new SimError('SIM_CHECK_FAILED', 'git is not installed: the demo repository is committed with git (the receipt names its commit)', {
+      category: 'input',
+      hint: 'install git and run again',
+      cause: err,
+    });
+  }
+  const detail = typeof e.stderr === 'string' ? e.stderr.split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 200) : undefined;
+  return new SimError('SIM_CHECK_FAILED', `writing the demo repository in ${dir} failed${detail ? `: ${detail}` : ''}`, {
+    hint: `delete ${dir} and run again (it is recreated from the simulator's keys)`,
+    cause: err,
+  });
 }
 
 async function headOf(dir: string): Promise<string | undefined> {

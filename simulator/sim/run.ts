@@ -231,6 +231,10 @@ export async function runSim(o: RunSimOptions): Promise<{ summary: SimSummary; e
     failure = err;
     if (!recorder.checks.some((c) => c.status === 'fail')) recorder.fail('run', 'simulation', err);
   }
+  if (failure !== undefined && process.env.ATTESTED_PACK_DEBUG === '1') {
+    const cause = (failure as { cause?: unknown }).cause ?? failure;
+    recorder.note(`sim: debug: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
+  }
   const e = failure === undefined ? undefined : toAttestedPackError(failure);
   const error = e ? { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : undefined;
   const summary = summarize(o, handle, recorder, packed, error);
