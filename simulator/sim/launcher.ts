@@ -10,21 +10,20 @@
  * Everything opened is closed again on failure, on Ctrl-C and by `close()`.
  * Step 6 (pack + verify-receipt) is in run.ts.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { KMSClient, EncryptCommand } from '@aws-sdk/client-kms';
-import { generateIdentity, identityToRecipient } from 'age-encryption';
-import { isAttestedPackError } from '../../common/errors.js';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { writeFileAtomic } from '../../common/fs.js';
 import { parseMeasurements, type Measurements } from '../../common/measurements.js';
-import { SimulatedNsmPki, verifyAttestationDocument } from '../../attestation/index.js';
+import { SimulatedNsmPki } from '../../attestation/index.js';
 import type { ForwardedCredentials, SealedSigningKey } from '../../enclave-app/protocol.js';
 import type { LogLevel } from '../../host-proxy/index.js';
 import { startKmsSimulator, DEMO_CREDENTIALS, DEMO_ENCLAVE_ROLE_ARN, DEMO_RUNTIME_ROLE_ARN, STATE_FILE, type KmsSimulatorHandle } from '../kms/index.js';
 import { applyPolicies, setupSimKeys, type SetupKeysOptions, type SimKeyArns } from '../keys.js';
-import { ensureDemoRepo, type DemoRepo } from '../demo-repo.js';
+import type { DemoRepo } from '../demo-repo.js';
 import { CheckRecorder } from './checks.js';
+import { writeDemoRepo } from './demo-step.js';
+import { checkEnclaveAttests, sealedKeyCheck } from './enclave-checks.js';
 import { startEnclaveProcess, type EnclaveProcess } from './enclave-process.js';
 import { SimError } from './errors.js';
 import { bundleAndMeasure, defaultEnclaveEntry, type MeasuredEnclave } from './measure.js';
@@ -150,13 +149,6 @@ async function readPolicyMeasurements(path: string): Promise<Measurements | unde
   }
 }
 
-async function ageIdentityFor(path: string): Promise<string> {
-  const existing = (await readFile(path, 'utf8').catch(() => '')).trim();
-  if (existing.startsWith('AGE-SECRET-KEY-1')) return existing;
-  const identity = await generateIdentity();
-  await writeFileAtomic(path, `${identity}\n`, { mode: 0o600 });
-  return identity;
-}
 
 /** A stack of closers run in reverse order, once. */
 class Resources {
@@ -249,24 +241,10 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
 
     // 4. The demo Clef repository, SOPS files encrypted under the source key, committed.
     const { repo, reusedRepo } = await recorder.step('demo-repo', 'demo Clef repository', async () => {
-      const before = existsSync(`${paths.demoRepo}/.git`) ? await headOf(paths.demoRepo) : undefined;
-      const ageIdentity = await ageIdentityFor(paths.ageIdentity);
-      const repo = await ensureDemoRepo({
-        dir: paths.demoRepo,
-        sourceKeyArn: keys.source,
-        wrapKeyArn: keys.wrap,
-        ageRecipient: await identityToRecipient(ageIdentity),
-        kmsWrap: async (req) => {
-          const out = await admin.send(new EncryptCommand({ KeyId: req.arn, Plaintext: req.plaintext, ...(req.context ? { EncryptionContext: req.context } : {}) }));
-          return Buffer.from(out.CiphertextBlob!).toString('base64');
-        },
-      }).catch((err: unknown) => {
-        throw isAttestedPackError(err) ? err : gitFailure(err, paths.demoRepo);
-      });
-      const reusedRepo = before !== undefined && before === repo.commit;
+      const { repo, reused } = await writeDemoRepo({ dir: paths.demoRepo, ageIdentityPath: paths.ageIdentity, keys, operator: admin });
       return {
-        value: { repo, reusedRepo },
-        evidence: `${repo.dir} at ${repo.commit.slice(0, 12)} (${reusedRepo ? 'reused' : 'committed now'}): namespaces payments, auth × dev, production`,
+        value: { repo, reusedRepo: reused },
+        evidence: `${repo.dir} at ${repo.commit.slice(0, 12)} (${reused ? 'reused' : 'committed now'}): namespaces payments, auth × dev, production`,
       };
     });
     checkAbort();
@@ -319,50 +297,10 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
     checkAbort();
 
     await recorder.step('enclave-attests', 'enclave attests its measurements', async () => {
-      const ready = await fetch(new URL('/readyz', proxy.url), { signal: AbortSignal.timeout(30_000) });
-      const readyBody = (await ready.json()) as { status?: string; error?: { code?: string; message?: string } };
-      if (ready.status !== 200) {
-        throw new SimError('SIM_CHECK_FAILED', `the proxy is not ready: ${readyBody.error?.code ?? ready.status} ${readyBody.error?.message ?? ''}`.trim());
-      }
-      const nonce = randomBytes(32);
-      const res = await fetch(new URL(`/v1/attestation?nonce=${nonce.toString('hex')}`, proxy.url), {
-        headers: { authorization: `Bearer ${proxy.token}` },
-        signal: AbortSignal.timeout(30_000),
-      });
-      const body = (await res.json()) as { document?: string };
-      if (res.status !== 200 || typeof body.document !== 'string') throw new SimError('SIM_CHECK_FAILED', `GET /v1/attestation answered HTTP ${res.status}`);
-      const m = measured.measurements;
-      const v = await verifyAttestationDocument(new Uint8Array(Buffer.from(body.document, 'base64')), {
-        trustedRoots: [pki.trustedRoot()],
-        at: Date.now(),
-        maxAgeMs: 5 * 60_000,
-        expectedPcrs: { 0: m.PCR0, 1: m.PCR1, 2: m.PCR2 },
-        expectedNonce: new Uint8Array(nonce),
-      });
+      const v = await checkEnclaveAttests(proxy, pki.trustedRoot(), measured.measurements);
       return { value: v, evidence: `GET /v1/attestation: document chains to the simulated root, PCR0/1/2 = ${paths.measurements}, nonce echoed (module ${v.moduleId})` };
     });
-
-    if (sealedResult) {
-      const sealedKey = sealedResult.sealed;
-      const u = unseal as UnsealOutcome | undefined;
-      const title = 'sealed signing key';
-      if (u?.ok && Buffer.from(u.publicKey).equals(Buffer.from(sealedKey.publicKey))) {
-        recorder.add({
-          name: 'sealed-signing-key',
-          title,
-          status: 'pass',
-          evidence: `unsealed by the enclave with an attested KMS Decrypt under the seal key (${sealedResult.reused ? 'reused' : 'sealed now'}: ${paths.sealedKey}; verify key ${Buffer.from(sealedKey.publicKey).toString('base64').slice(-16)})`,
-        });
-      } else {
-        recorder.add({
-          name: 'sealed-signing-key',
-          title,
-          status: 'fail',
-          evidence: u && !u.ok ? `the enclave refused to start sealed signing: ${u.message}` : 'the enclave did not unseal the key',
-          code: u && !u.ok ? u.code : 'SIM_CHECK_FAILED',
-        });
-      }
-    }
+    if (sealedResult) recorder.add(sealedKeyCheck(sealedResult.sealed, unseal, `${sealedResult.reused ? 'reused' : 'sealed now'}: ${paths.sealedKey}`));
 
     let currentPolicy = policyMeasurements;
     const reused: SimReuse = { kmsState: reusedKms, nsmPki: reusedPki, keys: reusedKeys, demoRepo: reusedRepo, sealedKey: sealedResult?.reused ?? false };
@@ -408,26 +346,4 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
   }
 }
 
-/** ensureDemoRepo runs git; say plainly when git is missing or refuses. */
-function gitFailure(err: unknown, dir: string): SimError {
-  const e = err as NodeJS.ErrnoException & { stderr?: unknown };
-  if (e.code === 'ENOENT') {
-    return new SimError('SIM_CHECK_FAILED', 'git is not installed: the demo repository is committed with git (the receipt names its commit)', {
-      category: 'input',
-      hint: 'install git and run again',
-      cause: err,
-    });
-  }
-  const detail = typeof e.stderr === 'string' ? e.stderr.split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 200) : undefined;
-  return new SimError('SIM_CHECK_FAILED', `writing the demo repository in ${dir} failed${detail ? `: ${detail}` : ''}`, {
-    hint: `delete ${dir} and run again (it is recreated from the simulator's keys)`,
-    cause: err,
-  });
-}
 
-async function headOf(dir: string): Promise<string | undefined> {
-  const { execFile } = await import('node:child_process');
-  return new Promise((resolve) => {
-    execFile('git', ['rev-parse', 'HEAD'], { cwd: dir }, (err, stdout) => resolve(err ? undefined : stdout.trim()));
-  });
-}
