@@ -19,9 +19,9 @@ export interface ProcessRun {
   stderr: string;
 }
 
-/** Environment for child CLIs: no inherited tokens or GitHub variables, no SDK version notice. */
+/** Environment for child CLIs: no inherited tokens, GitHub or ATTESTED_PACK_* variables. */
 export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir() };
   return { ...env, ...extra };
 }
 
