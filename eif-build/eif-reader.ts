@@ -22,7 +22,8 @@ import {
   type SectionTypeName,
 } from './header.js';
 import { parseMetadata, type EifMetadata } from './metadata.js';
-import { PcrHasher, pcrOfBytes } from './pcr.js';
+import { pcrOfBytes } from './pcr.js';
+import { inlinePcrStreams, PARALLEL_THRESHOLD, parallelPcrStreams, type PcrValues } from './pcr-streams.js';
 import { signingCertificateInfo, type SigningCertificateInfo } from './certificate-info.js';
 import { decodeSignatureSection, encodePcrInfo, SIGNATURE_MAX_SIZE, verifyCose } from './signature.js';
 
@@ -138,8 +139,14 @@ function checkSectionKinds(header: EifHeader, sections: EifSectionInfo[]): void 
   if (meta && meta.size > METADATA_MAX_SIZE) throw new EifError('EIF_BAD_METADATA', `the metadata section is larger than ${METADATA_MAX_SIZE} bytes`);
 }
 
+/** How inspectEif hashes (tests force either path; the default picks by image size). */
+export interface InspectOptions {
+  /** 'auto' (default): worker threads for images with ≥ 32 MiB of measured data. */
+  parallelHashing?: 'auto' | 'always' | 'never';
+}
+
 /** Reads, checks and measures an EIF file; throws EifError for structural problems. */
-export async function inspectEif(path: string): Promise<EifInspection> {
+export async function inspectEif(path: string, opts: InspectOptions = {}): Promise<EifInspection> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -152,51 +159,53 @@ export async function inspectEif(path: string): Promise<EifInspection> {
     const sections = await readSectionTable(fh, header, fileSize);
     checkSectionKinds(header, sections);
 
-    // Step 4: stream everything once.
+    // Step 4: stream everything once; large images hash PCR0 and PCR1/PCR2 on worker threads.
     const sha = createHash('sha256').update(raw);
     let crc = crc32(raw.subarray(0, CRC_OFFSET));
-    const h0 = new PcrHasher();
-    const h1 = new PcrHasher();
-    const h2 = new PcrHasher();
+    const pcrBytes = sections.reduce((n, s) => (s.type === 'kernel' || s.type === 'cmdline' || s.type === 'ramdisk' ? n + s.size : n), 0);
+    const parallel = opts.parallelHashing === 'always' || (opts.parallelHashing !== 'never' && pcrBytes >= PARALLEL_THRESHOLD);
+    const pcrs = parallel ? parallelPcrStreams() : inlinePcrStreams(READ_CHUNK);
+    const keepBuffer = Buffer.allocUnsafe(READ_CHUNK);
     let ramdiskIndex = 0;
     let metadataBytes: Buffer | undefined;
     let signatureBytes: Buffer | undefined;
-    const buf = Buffer.allocUnsafe(READ_CHUNK);
-    for (const s of sections) {
-      const sh = await readExactly(fh, SECTION_HEADER_SIZE, s.offset);
-      sha.update(sh);
-      crc = crc32(sh, crc);
-      const keep: Buffer[] = [];
-      let pos = s.offset + SECTION_HEADER_SIZE;
-      const end = pos + s.size;
-      while (pos < end) {
-        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
-        if (bytesRead === 0) throw new EifError('EIF_TRUNCATED', `file shrank while reading section ${s.type}`);
-        const chunk = buf.subarray(0, bytesRead);
-        pos += bytesRead;
-        sha.update(chunk);
-        crc = crc32(chunk, crc);
-        if (s.type === 'kernel' || s.type === 'cmdline') {
-          h0.update(chunk);
-          h1.update(chunk);
-        } else if (s.type === 'ramdisk') {
-          h0.update(chunk);
-          (ramdiskIndex === 0 ? h1 : h2).update(chunk);
-        } else {
-          keep.push(Buffer.from(chunk));
+    let pcrValues: PcrValues;
+    try {
+      for (const s of sections) {
+        const sh = await readExactly(fh, SECTION_HEADER_SIZE, s.offset);
+        sha.update(sh);
+        crc = crc32(sh, crc);
+        const measured = s.type === 'kernel' || s.type === 'cmdline' || s.type === 'ramdisk';
+        const target = s.type === 'ramdisk' && ramdiskIndex > 0 ? 'pcr2' : 'pcr1';
+        const keep: Buffer[] = [];
+        let pos = s.offset + SECTION_HEADER_SIZE;
+        const end = pos + s.size;
+        while (pos < end) {
+          const buf = measured ? await pcrs.buffer() : keepBuffer;
+          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+          if (bytesRead === 0) throw new EifError('EIF_TRUNCATED', `file shrank while reading section ${s.type}`);
+          const chunk = buf.subarray(0, bytesRead);
+          pos += bytesRead;
+          if (measured) pcrs.submit(buf, bytesRead, target);
+          sha.update(chunk);
+          crc = crc32(chunk, crc);
+          if (!measured) keep.push(Buffer.from(chunk));
         }
+        if (s.type === 'ramdisk') ramdiskIndex++;
+        if (s.type === 'metadata') metadataBytes = Buffer.concat(keep);
+        if (s.type === 'signature') signatureBytes = Buffer.concat(keep);
       }
-      if (s.type === 'ramdisk') ramdiskIndex++;
-      if (s.type === 'metadata') metadataBytes = Buffer.concat(keep);
-      if (s.type === 'signature') signatureBytes = Buffer.concat(keep);
+      pcrValues = await pcrs.finish();
+    } finally {
+      await pcrs.close();
     }
     const checkCrc = crc === header.crc32;
-    const pcr0 = h0.finish();
+    const pcr0 = pcrValues.pcr0;
     const measurements: EifDescription['Measurements'] = {
       HashAlgorithm: HASH_ALGORITHM,
       PCR0: pcr0.toString('hex'),
-      PCR1: h1.finish().toString('hex'),
-      PCR2: h2.finish().toString('hex'),
+      PCR1: pcrValues.pcr1.toString('hex'),
+      PCR2: pcrValues.pcr2.toString('hex'),
     };
 
     // Step 5: interpret metadata and signature. On a corrupted file (bad CRC), the corruption is

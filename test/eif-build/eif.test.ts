@@ -126,6 +126,31 @@ describe('EIF layout', () => {
     expect(d.Metadata).toMatchObject({ BuildTime: '1970-01-01T00:00:00+00:00', BuildTool: 'attested-pack', DockerInfo: null });
   });
 
+  it('the worker-thread hashing path and the single-thread path give the same, independently recomputed results', async () => {
+    const [kernel, cmdline, , boot, user] = walk(eif).sections.map((s) => s.data) as [Buffer, Buffer, Buffer, Buffer, Buffer];
+    const expected = { PCR0: pcr(kernel, cmdline, boot, user), PCR1: pcr(kernel, cmdline, boot), PCR2: pcr(user) };
+    const fileSha = createHash('sha256').update(eif).digest('hex');
+    for (const parallelHashing of ['always', 'never'] as const) {
+      const i = await inspectEif(eifPath, { parallelHashing });
+      const m = i.description.Measurements;
+      expect({ PCR0: m.PCR0, PCR1: m.PCR1, PCR2: m.PCR2 }).toEqual(expected);
+      expect(i.eifSha256).toBe(fileSha);
+      expect(i.description.CheckCRC).toBe(true);
+    }
+    // A flipped byte in the user ramdisk changes PCR0 and PCR2 (not PCR1) on the threaded path too.
+    const flipped = Buffer.from(eif);
+    const userOffset = walk(eif).sections[4]!.offset + 12;
+    flipped[userOffset] = flipped[userOffset]! ^ 0xff;
+    const fp = join(t.dir, 'flipped-threaded.eif');
+    await writeFile(fp, flipped);
+    const f = (await inspectEif(fp, { parallelHashing: 'always' })).description;
+    const [, , , , user2] = walk(flipped).sections.map((s) => s.data) as [Buffer, Buffer, Buffer, Buffer, Buffer];
+    expect(f.CheckCRC).toBe(false);
+    expect(f.Measurements.PCR0).toBe(pcr(kernel, cmdline, boot, user2));
+    expect(f.Measurements.PCR1).toBe(expected.PCR1);
+    expect(f.Measurements.PCR2).toBe(pcr(user2));
+  });
+
   it('measureEnclaveBundle measures the same image without writing it, and tracks the bundle bytes', async () => {
     const bundle = join(t.dir, 'bundle.mjs');
     const m = await measureEnclaveBundle({ bundlePath: bundle, buildTimeEpoch: 0 });
@@ -156,10 +181,13 @@ describe('EIF layout', () => {
     await truncate(big, 64 * 1024 * 1024); // sparse: cheap to create
     const p = join(t.dir, 'big.eif');
     const r = await buildEif({ boot: { kind: 'synthetic' }, user: { kind: 'archive', path: big }, outFile: p });
-    const d = await describeEif(p);
+    const d = await describeEif(p); // ≥ 32 MiB measured: the worker-thread path
     expect(d.CheckCRC).toBe(true);
     expect(d.Measurements.PCR0).toBe(r.measurements.PCR0);
     expect(d.Measurements.PCR2).toBe(r.measurements.PCR2);
+    // And against PCRs recomputed here from the section bytes (independent of both).
+    const [kernel, cmdline, , boot, user] = walk(await readFile(p)).sections.map((s) => s.data) as [Buffer, Buffer, Buffer, Buffer, Buffer];
+    expect(d.Measurements).toMatchObject({ PCR0: pcr(kernel, cmdline, boot, user), PCR1: pcr(kernel, cmdline, boot), PCR2: pcr(user) });
   }, 120_000); // hashes 64 MiB several times; generous for loaded CI machines
 });
 
