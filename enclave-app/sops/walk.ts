@@ -46,6 +46,11 @@ function child(ctx: WalkContext, f: Frame, key: string): Frame {
 const ROOT: Frame = { path: [], aad: ':', matched: false };
 
 function hashLeaf(ctx: WalkContext, v: SopsValue): void {
+  // Strings (almost every leaf) are hashed as UTF-8 without an intermediate Buffer.
+  if (typeof v === 'string') {
+    ctx.hash.update(v, 'utf8');
+    return;
+  }
   const { bytes } = valueToBytes(v);
   ctx.hash.update(bytes);
   zeroize(bytes);
