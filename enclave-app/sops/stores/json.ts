@@ -11,6 +11,17 @@ import { SopsBytes, SopsComment, SopsFloat, SopsInt, SopsMap, SopsTime, INT64_MA
 export type JsonNumberMode = 'float' | 'int-or-float';
 
 const MAX_DEPTH = 1000;
+/** JSON's one-character escapes and what they stand for. */
+const SIMPLE_ESCAPES: ReadonlyMap<string, string> = new Map([
+  ['"', '"'],
+  ['\\', '\\'],
+  ['/', '/'],
+  ['b', '\b'],
+  ['f', '\f'],
+  ['n', '\n'],
+  ['r', '\r'],
+  ['t', '\t'],
+]);
 
 class Parser {
   i = 0;
@@ -124,6 +135,8 @@ class Parser {
     this.i++; // opening quote
     let out = '';
     let start = this.i;
+    // Only a string holding a surrogate (raw or escaped) can need the U+FFFD pass below.
+    let surrogate = false;
     for (;;) {
       const c = this.s.charCodeAt(this.i);
       if (Number.isNaN(c)) throw this.fail('unterminated string');
@@ -131,20 +144,23 @@ class Parser {
         out += this.s.slice(start, this.i);
         this.i++;
         // Go replaces unpaired surrogates with U+FFFD.
-        return out.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+        return surrogate ? out.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd') : out;
       }
+      if (c >= 0xd800 && c <= 0xdfff) surrogate = true;
       if (c < 0x20) throw this.fail('control character in string');
       if (c === 0x5c) {
         out += this.s.slice(start, this.i);
         const e = this.s[this.i + 1];
-        const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
-        if (e !== undefined && simple[e] !== undefined) {
-          out += simple[e];
+        const simple = e === undefined ? undefined : SIMPLE_ESCAPES.get(e);
+        if (simple !== undefined) {
+          out += simple;
           this.i += 2;
         } else if (e === 'u') {
           const hex = this.s.slice(this.i + 2, this.i + 6);
           if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw this.fail('invalid \\u escape');
-          out += String.fromCharCode(parseInt(hex, 16));
+          const code = parseInt(hex, 16);
+          if (code >= 0xd800 && code <= 0xdfff) surrogate = true;
+          out += String.fromCharCode(code);
           this.i += 6;
         } else throw this.fail('invalid escape');
         start = this.i;

@@ -2,11 +2,12 @@
  * The per-value fast paths of the decrypt hot loop give exactly the answers of the strict slow
  * paths they replace: UTF-8 decoding against a fatal WHATWG TextDecoder (independent), and the
  * base64 fields of ENC[...] values against the canonical-base64 rules (accept / invalid /
- * non-canonical).
+ * non-canonical), and JSON strings against Go's rule that unpaired surrogates become U+FFFD.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeUtf8, parseEncryptedValue } from '../../../enclave-app/sops/cipher.js';
+import { parseJson } from '../../../enclave-app/sops/stores/json.js';
 
 const reference = new TextDecoder('utf-8', { fatal: true });
 const referenceDecode = (b: Uint8Array): string | undefined => {
@@ -75,5 +76,20 @@ describe('ENC[...] base64 fields', () => {
     const tagLast = tag.length - 3; // "…Ag==": flip a padding bit of the last character
     const badTag = tag.slice(0, tagLast) + String.fromCharCode(tag.charCodeAt(tagLast) ^ 1) + '==';
     expect(codeAndMessage(enc('aGVsbG8=', iv, badTag))).toMatch(/non-canonical base64 in its tag$/);
+  });
+});
+
+describe('JSON strings and surrogates', () => {
+  it('replaces unpaired surrogates (raw or escaped) with U+FFFD and keeps pairs, as Go does', () => {
+    const text = '{"a":"x\ud800y","b":"\\ud83d\\ude00","c":"\\udc00z","d":"\ud83d\ude00","e":"\\ud83d","f":"plain \\n \\u0041"}';
+    const m = parseJson(text, 'int-or-float');
+    expect(m.entries.map((e) => ('key' in e ? [e.key, e.value] : null))).toEqual([
+      ['a', 'x\ufffdy'],
+      ['b', '\u{1F600}'],
+      ['c', '\ufffdz'],
+      ['d', '\u{1F600}'],
+      ['e', '\ufffd'],
+      ['f', 'plain \n A'],
+    ]);
   });
 });
