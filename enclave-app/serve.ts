@@ -19,6 +19,9 @@ export type { ServeFlags } from './serve-options.js';
 
 /** Starts the server from parsed flags; resolves once it listens. */
 export async function startFromFlags(flags: ServeFlags, log: (e: EnclaveLogEvent) => void): Promise<EnclaveServer> {
+  if (flags.signingKmsKey !== undefined && !/^arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(?:key|alias)\/[A-Za-z0-9/_+=.@-]+$/.test(flags.signingKmsKey)) {
+    throw new UsageError('--signing-kms-key must be a full KMS key or alias ARN (receipts name keys by ARN)');
+  }
   let nsm: AttestPort;
   let kms: KmsConnection;
   if (flags.simulate) {

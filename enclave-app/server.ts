@@ -10,6 +10,7 @@ import { runPack, type AttestPort, type SigningSetup } from './pack/pipeline.js'
 import { RecipientKeyRing, type RecipientKeyRingOptions } from './pack/recipient-keys.js';
 import { unsealSigningKey } from './pack/sealed-key.js';
 import { PackError } from './pack/errors.js';
+import { validatePackRequest } from './pack/validate.js';
 import type { KmsConnection } from './kms/client.js';
 import { isAttestedPackError } from '../common/errors.js';
 
@@ -99,6 +100,8 @@ export async function startEnclaveServer(options: EnclaveServerOptions): Promise
       const started = now();
       const req = body as PackRequest;
       try {
+        // Shape first: a malformed body is PACK_BAD_REQUEST, never a KMS or credentials error.
+        validatePackRequest(req);
         const out = await packs.run(() =>
           runPack(req, {
             kms: options.kms.forCredentials(credentialsOf(req?.credentials)),
@@ -120,16 +123,19 @@ export async function startEnclaveServer(options: EnclaveServerOptions): Promise
 
     attest: async (body: unknown): Promise<AttestResponse> => {
       const b = (typeof body === 'object' && body !== null ? body : {}) as AttestRequest;
-      for (const f of ['nonce', 'userData'] as const) {
-        const v = b[f];
-        if (v !== undefined && v !== null && (!isBytes(v) || v.byteLength > 512)) {
-          throw new PackError('PACK_BAD_REQUEST', `attest request ${f}: must be at most 512 bytes`, { details: { field: f } });
-        }
+      // Receipts are documents whose user_data is SHA-384(JCS(claims)). If callers could choose
+      // user_data here, anyone on the (untrusted) parent could mint a receipt for claims the
+      // enclave never made. Pre-flight documents carry the caller's nonce only.
+      if (b.userData !== undefined && b.userData !== null) {
+        throw new PackError('PACK_BAD_REQUEST', 'attest request userData: not accepted (the enclave binds user_data only to its own receipt claims)', {
+          details: { field: 'userData' },
+          hint: 'send a nonce for a fresh pre-flight document',
+        });
       }
-      const document = await options.nsm.attest({
-        ...(isBytes(b.nonce) ? { nonce: b.nonce } : {}),
-        ...(isBytes(b.userData) ? { userData: b.userData } : {}),
-      });
+      if (b.nonce !== undefined && b.nonce !== null && (!isBytes(b.nonce) || b.nonce.byteLength > 512)) {
+        throw new PackError('PACK_BAD_REQUEST', 'attest request nonce: must be at most 512 bytes', { details: { field: 'nonce' } });
+      }
+      const document = await options.nsm.attest(isBytes(b.nonce) ? { nonce: b.nonce } : {});
       return { document };
     },
 
@@ -160,8 +166,10 @@ export async function startEnclaveServer(options: EnclaveServerOptions): Promise
         log({ level: 'info', event: 'unseal.ok' });
         return { publicKey: signing.sealed.publicKeySpki };
       } catch (err) {
-        delete signing.sealed;
-        signing.sealedUnavailableReason = isAttestedPackError(err) ? `${err.code}: ${err.message}` : 'unexpected error while unsealing';
+        // A failed (or hostile) unseal never takes away a key that already works.
+        if (!signing.sealed) {
+          signing.sealedUnavailableReason = isAttestedPackError(err) ? `${err.code}: ${err.message}` : 'unexpected error while unsealing';
+        }
         log({ level: 'error', event: 'unseal.failed', code: isAttestedPackError(err) ? err.code : 'INTERNAL' });
         throw err;
       }

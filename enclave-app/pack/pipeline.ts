@@ -38,6 +38,9 @@ import { PackError } from './errors.js';
 import { toNamespaceValues } from './sops-to-clef.js';
 import { validatePackRequest } from './validate.js';
 
+/** A full KMS key or alias ARN, as receipts record them. */
+const KMS_KEY_ARN = /^arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(?:key|alias)\/[A-Za-z0-9/_+=.@-]+$/;
+
 /** The NSM as the pipeline needs it (real /dev/nsm or simulated). */
 export interface AttestPort {
   attest(req: { userData?: Uint8Array; nonce?: Uint8Array; publicKey?: Uint8Array }): Promise<Uint8Array>;
@@ -83,6 +86,10 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
     fileExists: (p) => byPath.has(repoPath(p)),
   });
 
+  // The signer is resolved before anything is decrypted: a mode that cannot be honoured must not
+  // cost a single plaintext.
+  const signer = await signerFor(request.options.signing, ports);
+
   // 3. One attestation document carrying our recipient key serves every KMS call of this pack.
   const key = await ports.recipientKeys.acquire();
   const recipient: RecipientMaterial = {
@@ -96,13 +103,21 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
   let decrypted: Array<{ cell: ScopedCell; result: SopsDecrypted }> = [];
   let merged: { plaintext: Uint8Array; namespaces: string[]; keyCount: number } | undefined;
   try {
-    decrypted = await Promise.all(
+    // allSettled: when one file fails, wait for the others before unwinding (no KMS call or
+    // decryption outlives the pack), then report the first failure.
+    const settled = await Promise.allSettled(
       scope.files.map(async (cell) => {
         // SOPS tries every key source and reports SOPS_NO_KEY; when KMS said why, that is the answer.
         let kmsFailure: unknown;
         try {
           const result = await decryptSops(byPath.get(repoPath(cell.path))!, cell.format, {
             kms: async (req) => {
+              if (!KMS_KEY_ARN.test(req.arn)) {
+                throw (kmsFailure ??= new PackError('PACK_UNSUPPORTED', `${repoPath(cell.path)}: the sops kms entry "${req.arn.slice(0, 200)}" is not a full KMS key or alias ARN`, {
+                  details: { path: repoPath(cell.path) },
+                  hint: 'the receipt names every key by ARN: re-encrypt the file with `sops --kms arn:aws:kms:REGION:ACCOUNT:key/ID`',
+                }));
+              }
               try {
                 const dataKey = await ports.kms.decryptForRecipient({
                   ciphertextBlob: req.ciphertextBlob,
@@ -125,13 +140,15 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
         }
       }),
     );
+    decrypted = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
 
     // 5. Merge exactly the scope's values, in manifest order, as Clef serialises them.
     const values: NamespaceValues[] = decrypted.map(({ cell, result }) => toNamespaceValues(cell, result));
     merged = mergeScopedValues(scope, values);
 
     // 6. Re-wrap and sign.
-    const signer = await signerFor(request.options.signing, ports);
     const packed = await packArtifact({
       identity: request.identity,
       environment: request.environment,
@@ -232,7 +249,7 @@ async function signerFor(mode: SigningMode, ports: PackPorts): Promise<ResolvedS
   if (mode === 'none') return undefined;
   if (mode === 'kms') {
     const keyId = ports.signing.kmsKeyId;
-    if (!keyId) {
+    if (!keyId || !KMS_KEY_ARN.test(keyId)) {
       throw new PackError('PACK_SIGNING_NOT_CONFIGURED', 'KMS signing was requested but the enclave has no signing key configured', {
         hint: 'start the enclave with --signing-kms-key ARN, or request signing "sealed" or "none"',
       });

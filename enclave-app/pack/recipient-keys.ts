@@ -27,8 +27,9 @@ export interface RecipientKeyRingOptions {
 
 /** Hands out recipient keys, rotating by use count and age, with the next key pre-generated. */
 export class RecipientKeyRing {
-  private current: { key: RecipientKey; uses: number } | undefined;
+  private current: { key: RecipientKey; uses: number; firstUse: number } | undefined;
   private next: Promise<RecipientKey> | undefined;
+  private queue: Promise<void> = Promise.resolve();
   private serial = 0;
   private readonly maxUses: number;
   private readonly maxAgeMs: number;
@@ -46,20 +47,33 @@ export class RecipientKeyRing {
 
   /** Starts generating the first key (call at boot so the first pack does not wait). */
   warmUp(): void {
-    this.next ??= this.generate();
+    this.startNext();
   }
 
-  /** The key to use for one pack; counts one use and rotates when due. */
-  async acquire(): Promise<RecipientKey> {
+  /** The key to use for one pack; counts one use and rotates when due. Safe under concurrency. */
+  acquire(): Promise<RecipientKey> {
+    // One acquire at a time: two concurrent callers must never share a single-use key, nor
+    // reset each other's use counts.
+    const run = this.queue.then(() => this.acquireNow());
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async acquireNow(): Promise<RecipientKey> {
     const c = this.current;
-    if (c && c.uses < this.maxUses && this.now() - c.key.createdAt < this.maxAgeMs) {
+    if (c && c.uses < this.maxUses && this.now() - c.firstUse < this.maxAgeMs) {
       c.uses++;
       this.prefetchIfDue(c);
       return c.key;
     }
-    const key = await (this.next ?? this.generate());
+    const pending = this.next ?? this.generate();
     this.next = undefined;
-    const fresh = { key, uses: 1 };
+    const key = await pending;
+    // The age limit counts from first use, so a key made at warm-up is not born old.
+    const fresh = { key, uses: 1, firstUse: this.now() };
     this.current = fresh;
     this.prefetchIfDue(fresh);
     return key;
@@ -71,15 +85,21 @@ export class RecipientKeyRing {
     this.next = undefined;
   }
 
-  private prefetchIfDue(c: { key: RecipientKey; uses: number }): void {
+  private prefetchIfDue(c: { key: RecipientKey; uses: number; firstUse: number }): void {
     // Start the successor once the current key is past half its life, or at once for single-use keys.
     const halfUses = c.uses >= Math.ceil(this.maxUses / 2);
-    const halfAge = this.now() - c.key.createdAt >= this.maxAgeMs / 2;
-    if ((halfUses || halfAge || this.maxUses === 1) && !this.next) {
-      this.next = this.generate();
-      // An unobserved rejection would crash the process; the error resurfaces on acquire().
-      this.next.catch(() => undefined);
-    }
+    const halfAge = this.now() - c.firstUse >= this.maxAgeMs / 2;
+    if (halfUses || halfAge || this.maxUses === 1) this.startNext();
+  }
+
+  /** Generates the successor in the background; a failure is forgotten and retried on demand. */
+  private startNext(): void {
+    if (this.next) return;
+    const p = this.generate();
+    this.next = p;
+    p.catch(() => {
+      if (this.next === p) this.next = undefined;
+    });
   }
 
   private generate(): Promise<RecipientKey> {

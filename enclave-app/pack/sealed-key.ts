@@ -19,7 +19,7 @@ export async function createSealedKey(
   encrypt: (plaintext: Uint8Array) => Promise<{ ciphertextBlob: Uint8Array; keyId: string }>,
 ): Promise<SealedKeyFile> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const pkcs8 = new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' }));
+  const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
   try {
     const out = await encrypt(pkcs8);
     return {
@@ -55,7 +55,8 @@ export async function unsealSigningKey(
   try {
     let privateKey: KeyObject;
     try {
-      privateKey = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
+      // A view, not a copy: the only buffer holding the key is the one zeroised below.
+      privateKey = createPrivateKey({ key: Buffer.from(pkcs8.buffer, pkcs8.byteOffset, pkcs8.byteLength), format: 'der', type: 'pkcs8' });
     } catch {
       throw new PackError('PACK_SIGNING_NOT_READY', `the key sealed under ${sealed.kmsKeyId} is not a PKCS#8 private key`);
     }

@@ -26,7 +26,8 @@ function toValueLike(v: SopsValue): SopsValueLike {
   if (v instanceof SopsInt) return v.value;
   if (v instanceof SopsFloat) return v.value;
   if (v instanceof SopsTime) return v.text;
-  if (v instanceof SopsBytes) return Buffer.from(v.bytes).toString('utf8');
+  // A view, not a copy: no second plaintext buffer lands in Node's shared pool.
+  if (v instanceof SopsBytes) return Buffer.from(v.bytes.buffer, v.bytes.byteOffset, v.bytes.byteLength).toString('utf8');
   if (v instanceof SopsComment) return undefined;
   if (v instanceof SopsMap) {
     const obj: Record<string, SopsValueLike> = {};

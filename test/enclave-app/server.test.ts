@@ -12,6 +12,8 @@ import { RpcClient, connectTransport } from '../../vsock/index.js';
 import { startEnclaveServer, type EnclaveServer } from '../../enclave-app/server.js';
 import { decryptSops } from '../../enclave-app/sops/index.js';
 import { RecipientKeyRing } from '../../enclave-app/pack/recipient-keys.js';
+import { createSealedKey, parseSealedKeyFile as readSealedKeyText } from '../../enclave-app/pack/sealed-key.js';
+import { EncryptCommand } from '@aws-sdk/client-kms';
 import type { HealthResponse, PackResponse } from '../../enclave-app/protocol.js';
 import { parseReceipt, verifyAttestationDocument, trustedRootFromPem } from '../../attestation/index.js';
 import { DEMO_SECRETS } from '../../simulator/demo-repo.js';
@@ -147,6 +149,11 @@ describe('enclave server', () => {
     try {
       await expect(c.request('pack', { identity: 42 })).rejects.toMatchObject({ code: 'PACK_BAD_REQUEST' });
       await expect(c.request('attest', { nonce: new Uint8Array(600) })).rejects.toMatchObject({ code: 'PACK_BAD_REQUEST' });
+      // Caller-chosen user_data would let the parent mint receipts for claims the enclave never made.
+      await expect(c.request('attest', { nonce: new Uint8Array(8), userData: new Uint8Array(48) })).rejects.toMatchObject({
+        code: 'PACK_BAD_REQUEST',
+        message: expect.stringContaining('userData'),
+      });
       await expect(c.request('unseal', {})).rejects.toMatchObject({ code: 'PACK_BAD_REQUEST' });
       await expect(c.request('nope', {})).rejects.toMatchObject({ code: 'RPC_UNKNOWN_TYPE' });
       expect((await c.request<HealthResponse>('health', {})).status).toBe('ok');
@@ -185,6 +192,30 @@ describe('enclave server', () => {
       expect((await c.request<HealthResponse>('health', {})).status).toBe('degraded');
       const req = await world.request('api-gateway', 'production', { options: { signing: 'sealed' } });
       await expect(c.request('pack', req)).rejects.toMatchObject({ code: 'PACK_SIGNING_NOT_READY' });
+    } finally {
+      c.close();
+    }
+  });
+
+  it('keeps a working sealed key when a later unseal fails', async () => {
+    const sealedFile = await createSealedKey(world.keys.seal, async (pt) => {
+      const out = await world.admin.send(new EncryptCommand({ KeyId: world.keys.seal, Plaintext: pt }));
+      return { ciphertextBlob: out.CiphertextBlob!, keyId: out.KeyId! };
+    });
+    const sealedKey = readSealedKeyText(JSON.stringify(sealedFile));
+    const c = await client();
+    try {
+      await c.request('unseal', { sealedKey, credentials: world.enclaveCredentials });
+      await expect(
+        c.request('unseal', {
+          sealedKey: { ...sealedKey, ciphertextBlob: new Uint8Array([1, 2, 3]) },
+          credentials: world.enclaveCredentials,
+        }),
+      ).rejects.toMatchObject({ code: expect.stringMatching(/^KMS_/) });
+      expect((await c.request<HealthResponse>('health', {})).status).toBe('ok');
+      const req = await world.request('api-gateway', 'production', { options: { signing: 'sealed' } });
+      const out = await c.request<PackResponse>('pack', req);
+      expect(parseReceipt(Buffer.from(out.receipt).toString('utf8')).claims.artifact.signatureAlgorithm).toBe('Ed25519');
     } finally {
       c.close();
     }

@@ -187,8 +187,11 @@ describe('pack pipeline against the KMS simulator and the simulated NSM', () => 
   });
 
   it('kms signing without a configured key is a clear error', async () => {
+    const before = (await auditEvents()).filter((e) => e.eventName === 'Decrypt').length;
     const req = await world.request('api-gateway', 'production', { options: { signing: 'kms' } });
     await expect(runPack(req, ports({ signing: {} }))).rejects.toMatchObject({ code: 'PACK_SIGNING_NOT_CONFIGURED' });
+    // Refused before any secret was decrypted.
+    expect((await auditEvents()).filter((e) => e.eventName === 'Decrypt').length).toBe(before);
   });
 
   describe('sealed Ed25519 signing key', () => {

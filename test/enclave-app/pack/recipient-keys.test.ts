@@ -40,6 +40,22 @@ describe('RecipientKeyRing', () => {
     ring.clear();
   });
 
+  it('never hands one single-use key to two concurrent packs', async () => {
+    const ring = new RecipientKeyRing({ maxUses: 1 });
+    const keys = await Promise.all([ring.acquire(), ring.acquire(), ring.acquire()]);
+    expect(new Set(keys.map((k) => k.serial)).size).toBe(3);
+    ring.clear();
+  });
+
+  it('counts uses exactly under concurrency', async () => {
+    const ring = new RecipientKeyRing({ maxUses: 2 });
+    const keys = await Promise.all([ring.acquire(), ring.acquire(), ring.acquire(), ring.acquire()]);
+    const uses = new Map<number, number>();
+    for (const k of keys) uses.set(k.serial, (uses.get(k.serial) ?? 0) + 1);
+    expect([...uses.values()]).toEqual([2, 2]);
+    ring.clear();
+  });
+
   it('rejects nonsensical settings', () => {
     expect(() => new RecipientKeyRing({ maxUses: 0 })).toThrow(RangeError);
     expect(() => new RecipientKeyRing({ maxAgeMs: 0 })).toThrow(RangeError);
