@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import { writeFileAtomic } from '../../common/fs.js';
+import { writeFilesAtomic } from '../../common/fs.js';
 import { UsageError } from '../../common/errors.js';
 import type { SigningMode } from '../../enclave-app/protocol.js';
 import { HostProxyError, ProxyAnswerError } from '../errors.js';
@@ -129,8 +129,11 @@ export async function runPackClient(options: PackClientOptions, deps: PackClient
 
   const output = resolve(options.out ?? conventionalArtifactPath(repoDir, options.identity, options.environment));
   const receiptPath = resolve(options.receipt ?? defaultReceiptPath(output));
-  await writeFileAtomic(output, answer.artifact);
-  await writeFileAtomic(receiptPath, JSON.stringify(answer.receipt, null, 2) + '\n');
+  // Both files or neither: a new artifact must never sit next to an old receipt.
+  await writeFilesAtomic([
+    { path: output, data: answer.artifact },
+    { path: receiptPath, data: JSON.stringify(answer.receipt, null, 2) + '\n' },
+  ]);
   progress(`wrote ${output} and ${receiptPath}`);
 
   const art = (claimsOf(answer.receipt).artifact ?? {}) as Record<string, unknown>;

@@ -279,7 +279,7 @@ describe('disk full while the client writes the artifact', () => {
     console.log(`faults: artifact write failing with EFBIG → exit ${r.code}, error ${error.code}; no partial or temporary file left`);
   }, 120_000);
 
-  it('BUG host-proxy/client: a failed artifact write must be a typed error naming the file (today: INTERNAL, exit 4 "this is a bug")', async () => {
+  it('host-proxy/client: a failed artifact write is a typed error naming the file (was INTERNAL, exit 4)', async () => {
     const out = path.join(world.dir, 'efbig-code');
     mkdirSync(out, { recursive: true });
     const r = await packCli(out, 1);
@@ -289,7 +289,7 @@ describe('disk full while the client writes the artifact', () => {
     expect(error.message).toContain('artifact.json');
   }, 120_000);
 
-  it('BUG host-proxy/client: when the receipt cannot be written, the previous artifact/receipt pair must survive (today: a new artifact is left next to the old receipt)', async () => {
+  it('host-proxy/client: when the receipt cannot be written, the previous artifact/receipt pair survives (was: a new artifact next to the old receipt)', async () => {
     const out = path.join(world.dir, 'receipt-fails');
     mkdirSync(out, { recursive: true });
     writeFileSync(path.join(out, 'artifact.json'), 'previous artifact\n');
