@@ -15,6 +15,13 @@ export interface ServeFlags {
   keyMaxAge: string;
   maxConcurrentPacks: string;
   roleArn?: string;
+  wrapKey: string[];
+  wrapAgeRecipient: string[];
+  anyWrapTarget?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** Adds the `serve` flags to a command (shared by `attested-pack enclave serve` and the image entry). */
@@ -32,6 +39,9 @@ export function addServeOptions(cmd: Command): Command {
     .option('--key-max-uses <n>', 'packs per ephemeral RSA recipient key before rotation (1 = one key per pack)', '1000')
     .option('--key-max-age <seconds>', 'maximum age of an ephemeral RSA recipient key', '300')
     .option('--max-concurrent-packs <n>', 'packs processed at once', '4')
-    .option('--role-arn <arn>', 'parent role ARN the simulated NSM reports as PCR3 (with --simulate)');
+    .option('--role-arn <arn>', 'parent role ARN the simulated NSM reports as PCR3 (with --simulate)')
+    .option('--wrap-key <arn>', 'KMS key ARN artifacts may be wrapped for (repeatable; clef.yaml comes from the host, so name them here)', collect, [])
+    .option('--wrap-age-recipient <age1…>', 'age recipient artifacts may be encrypted to (repeatable)', collect, [])
+    .option('--any-wrap-target', 'wrap for whatever clef.yaml names (only for experiments: the host chooses the envelope)');
 }
 

@@ -11,7 +11,7 @@ import { parseMeasurements } from '../common/measurements.js';
 import { parseIntFlag } from '../common/cli-output.js';
 import { startEnclaveServer, type EnclaveLogEvent, type EnclaveServer } from './server.js';
 import { KmsConnection } from './kms/client.js';
-import type { AttestPort } from './pack/pipeline.js';
+import type { AttestPort, WrapTargets } from './pack/pipeline.js';
 import { VERSION } from '../common/version.js';
 import type { ServeFlags } from './serve-options.js';
 
@@ -22,6 +22,14 @@ export async function startFromFlags(flags: ServeFlags, log: (e: EnclaveLogEvent
   if (flags.signingKmsKey !== undefined && !/^arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(?:key|alias)\/[A-Za-z0-9/_+=.@-]+$/.test(flags.signingKmsKey)) {
     throw new UsageError('--signing-kms-key must be a full KMS key or alias ARN (receipts name keys by ARN)');
   }
+  const listed = flags.wrapKey.length + flags.wrapAgeRecipient.length > 0;
+  if (listed && flags.anyWrapTarget) throw new UsageError('--any-wrap-target contradicts --wrap-key / --wrap-age-recipient');
+  if (!listed && !flags.anyWrapTarget && !flags.simulate) {
+    throw new UsageError('name the envelopes this enclave may wrap artifacts for: --wrap-key ARN and/or --wrap-age-recipient R (or --any-wrap-target)', {
+      hint: 'clef.yaml arrives from the host: without this list a compromised host could name its own key as the envelope',
+    });
+  }
+  const wrapTargets: WrapTargets = listed ? { kmsKeys: flags.wrapKey, ageRecipients: flags.wrapAgeRecipient } : 'any';
   let nsm: AttestPort;
   let kms: KmsConnection;
   if (flags.simulate) {
@@ -58,6 +66,7 @@ export async function startFromFlags(flags: ServeFlags, log: (e: EnclaveLogEvent
       maxAgeMs: parseIntFlag('--key-max-age', flags.keyMaxAge, 1) * 1000,
     },
     maxConcurrentPacks: parseIntFlag('--max-concurrent-packs', flags.maxConcurrentPacks, 1, 256),
+    wrapTargets,
     log,
   });
 }

@@ -6,7 +6,7 @@
  */
 import { listenTransport, serveRpc, type RpcConnection, type TransportServer } from '../vsock/index.js';
 import { PROTOCOL_VERSION, type AttestRequest, type AttestResponse, type ForwardedCredentials, type HealthResponse, type PackRequest, type PackResponse, type UnsealRequest, type UnsealResponse } from './protocol.js';
-import { runPack, type AttestPort, type SigningSetup } from './pack/pipeline.js';
+import { runPack, type AttestPort, type SigningSetup, type WrapTargets } from './pack/pipeline.js';
 import { RecipientKeyRing, type RecipientKeyRingOptions } from './pack/recipient-keys.js';
 import { unsealSigningKey } from './pack/sealed-key.js';
 import { PackError } from './pack/errors.js';
@@ -25,6 +25,8 @@ export interface EnclaveServerOptions {
   recipientKeys?: RecipientKeyRingOptions;
   /** Packs running at once across all connections (default 4); more wait their turn. */
   maxConcurrentPacks?: number;
+  /** Envelopes the enclave may wrap artifacts for (default 'any'; see PackPorts.wrapTargets). */
+  wrapTargets?: WrapTargets;
   /** Credentials used when a request forwards none (simulation only). */
   defaultCredentials?: ForwardedCredentials;
   now?: () => number;
@@ -111,6 +113,7 @@ export async function startEnclaveServer(options: EnclaveServerOptions): Promise
             now,
             toolVersion: options.toolVersion,
             publicKeyCache,
+            ...(options.wrapTargets ? { wrapTargets: options.wrapTargets } : {}),
           }),
         );
         log({ level: 'info', event: 'pack.ok', ms: now() - started });

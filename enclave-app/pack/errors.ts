@@ -10,6 +10,8 @@ export type PackErrorCode =
   | 'PACK_SIGNING_NOT_READY'
   /** The input uses a SOPS or Clef feature the enclave does not pack (e.g. multi-document YAML). */
   | 'PACK_UNSUPPORTED'
+  /** clef.yaml names an envelope (KMS key or age recipient) the enclave may not wrap for. */
+  | 'PACK_WRAP_TARGET_REFUSED'
   /** The enclave is at its concurrency limit. */
   | 'PACK_BUSY';
 

@@ -69,6 +69,31 @@ export interface PackPorts {
   toolVersion: string;
   /** Cache of KMS signing public keys (SPKI DER) by key ARN. */
   publicKeyCache?: Map<string, Uint8Array>;
+  /**
+   * Where the enclave may re-wrap secrets. clef.yaml arrives from the (untrusted) host, so without
+   * this list a caller could name its own age key or KMS key as the artifact's envelope and receive
+   * every secret in scope. 'any' opts out (tests, local experiments); the `enclave serve` CLI
+   * requires an explicit choice outside simulation.
+   */
+  wrapTargets?: WrapTargets;
+}
+
+/** The artifact envelopes the enclave is allowed to produce. */
+export type WrapTargets = 'any' | { kmsKeys: readonly string[]; ageRecipients: readonly string[] };
+
+/** Refuses an envelope that is not on the list, before anything is decrypted. */
+export function checkWrapTarget(scope: PackScope, targets: WrapTargets | undefined): void {
+  if (targets === undefined || targets === 'any') return;
+  const env = scope.envelope;
+  const allowed =
+    env.kind === 'kms' ? targets.kmsKeys.includes(env.keyId) : env.recipients.length > 0 && env.recipients.every((r) => targets.ageRecipients.includes(r));
+  if (!allowed) {
+    const what = env.kind === 'kms' ? `KMS key ${env.keyId}` : `age recipient(s) ${env.recipients.join(', ')}`;
+    throw new PackError('PACK_WRAP_TARGET_REFUSED', `${scope.identity}/${scope.environment} would be wrapped for ${what}, which this enclave is not configured to wrap for`, {
+      hint: 'start the enclave with --wrap-key ARN / --wrap-age-recipient R naming the envelopes in clef.yaml',
+      details: { identity: scope.identity, environment: scope.environment },
+    });
+  }
 }
 
 /** Runs one pack. Throws typed errors (PackError, ClefError, SopsError, KmsError, …). */
@@ -85,6 +110,8 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
   const scope = resolvePackScope(manifest, request.identity, request.environment, {
     fileExists: (p) => byPath.has(repoPath(p)),
   });
+
+  checkWrapTarget(scope, ports.wrapTargets);
 
   // The signer is resolved before anything is decrypted: a mode that cannot be honoured must not
   // cost a single plaintext.

@@ -22,6 +22,9 @@ export interface EnclaveProcessOptions {
   socketPath: string;
   /** KMS key for the `kms` signing mode. */
   signingKmsKey?: string;
+  /** Envelopes the enclave may wrap for (`--wrap-key`, `--wrap-age-recipient`). */
+  wrapKeys?: string[];
+  wrapAgeRecipients?: string[];
   /** Where the child's stderr (JSON events, never secrets) is appended. */
   logPath: string;
   /** Where the child's pid is kept while it runs (a later run ends a stale child it finds there). */
@@ -62,6 +65,8 @@ export function enclaveServeArgs(o: EnclaveProcessOptions): string[] {
     '--listen',
     `unix://${o.socketPath}`,
     ...(o.signingKmsKey ? ['--signing-kms-key', o.signingKmsKey] : []),
+    ...(o.wrapKeys ?? []).flatMap((k) => ['--wrap-key', k]),
+    ...(o.wrapAgeRecipients ?? []).flatMap((r) => ['--wrap-age-recipient', r]),
     ...(o.extraArgs ?? []),
   ];
 }
@@ -237,6 +242,8 @@ function waitForReady(child: ChildProcess, exited: EnclaveProcess['exited'], o: 
     );
     child.stdout?.on('data', onData);
     o.signal?.addEventListener('abort', onAbort, { once: true });
+    // An interrupt that arrived while the child was being spawned must not be lost.
+    if (o.signal?.aborted) onAbort();
     void exited.then(({ code, signal }) =>
       done(() => {
         const tail = lastLogLines(o.logPath, 3);

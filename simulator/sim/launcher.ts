@@ -10,6 +10,7 @@
  * Everything opened is closed again on failure, on Ctrl-C and by `close()`.
  * Step 6 (pack + verify-receipt) is in run.ts.
  */
+import { identityToRecipient } from 'age-encryption';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -253,6 +254,8 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
     const sealing = o.sealedSigning ?? true;
     const sealedResult = sealing ? await ensureSealedKey(paths.sealedKey, keys.seal, admin) : undefined;
     const enclaveCredentials: ForwardedCredentials = { accessKeyId: ENCLAVE.accessKeyId, secretAccessKey: ENCLAVE.secretAccessKey, region: SIM_REGION };
+    // The enclave wraps only for the demo's envelopes: the wrap key and the worker's age recipient.
+    const ageRecipient = await identityToRecipient((await readFile(paths.ageIdentity, 'utf8')).trim());
     const enclaveOptions = (bundlePath: string, measurementsPath: string) => ({
       bundlePath,
       measurementsPath,
@@ -260,6 +263,8 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
       kmsEndpoint: kms.endpoint,
       socketPath: paths.enclaveSocket,
       signingKmsKey: keys.sign,
+      wrapKeys: [keys.wrap],
+      wrapAgeRecipients: [ageRecipient],
       logPath: paths.enclaveLog,
       pidPath: paths.enclavePid,
       ...(o.enclaveArgs ? { extraArgs: o.enclaveArgs } : {}),

@@ -151,6 +151,27 @@ describe('pack pipeline against the KMS simulator and the simulated NSM', () => 
     expect(receipt.claims.inputs.map((i) => i.path)).toEqual(['config/clef.yaml', 'config/secrets/auth/dev.enc.yaml']);
   });
 
+  it('wraps only for the envelopes the enclave was told to: a clef.yaml naming another target is refused before any decryption', async () => {
+    const targets = { kmsKeys: [world.keys.wrap], ageRecipients: [] as string[] };
+    const before = (await auditEvents()).filter((e) => e.eventName === 'Decrypt').length;
+    // The age identity's envelope is not on the list.
+    await expect(runPack(await world.request('worker', 'dev'), ports({ wrapTargets: targets }))).rejects.toMatchObject({
+      code: 'PACK_WRAP_TARGET_REFUSED',
+    });
+    // A host that rewrites clef.yaml to wrap for its own KMS key is refused too.
+    const req = await world.request('api-gateway', 'production');
+    const foreign = 'arn:aws:kms:us-east-1:999999999999:key/attacker';
+    req.manifest.content = new Uint8Array(Buffer.from(Buffer.from(req.manifest.content).toString('utf8').replaceAll(world.keys.wrap, foreign)));
+    await expect(runPack(req, ports({ wrapTargets: targets }))).rejects.toMatchObject({
+      code: 'PACK_WRAP_TARGET_REFUSED',
+      message: expect.stringContaining(foreign),
+    });
+    expect((await auditEvents()).filter((e) => e.eventName === 'Decrypt').length).toBe(before);
+    // The listed envelope packs.
+    const ok = await runPack(await world.request('api-gateway', 'production'), ports({ wrapTargets: targets }));
+    expect(ok.artifact.byteLength).toBeGreaterThan(0);
+  });
+
   it('fails with KMS_ACCESS_DENIED naming the key when the enclave image differs from the policy', async () => {
     const req = await world.request('api-gateway', 'production');
     const err = await runPack(req, ports({ nsm: world.nsmFor(randomMeasurements()) })).catch((e: unknown) => e);
