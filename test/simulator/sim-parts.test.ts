@@ -98,7 +98,8 @@ describe('the enclave child', () => {
     await mkdir(join(dir, 'slow'), { recursive: true });
     const abort = new AbortController();
     const started = startEnclaveProcess({ ...o, signal: abort.signal });
-    await new Promise((r) => setTimeout(r, 100));
+    // Wait for the child to exist (its pid file), however slow the machine is.
+    for (let i = 0; i < 300 && !existsSync(o.pidPath); i++) await new Promise((r) => setTimeout(r, 50));
     const pid = Number(readFileSync(o.pidPath, 'utf8'));
     abort.abort();
     const err = await started.then(
