@@ -1,6 +1,6 @@
 /**
- * Faults on the whole chain in simulation (KMS simulator fault knobs, the enclave child, the host
- * proxy, the pack client), each with the outcome the design promises:
+ * Faults and a hostile host on the whole chain in simulation (KMS simulator fault knobs, the
+ * enclave child, the host proxy, the pack client), each with the outcome the design promises:
  * - KMS throttling: the enclave's SDK retries, the pack succeeds;
  * - KMS 500s: retried; when every call fails the client gets 503 KMS_UNAVAILABLE with Retry-After;
  * - a stalled KMS: KMS_TIMEOUT from the enclave's KMS port within its budget (per-attempt timeout ×
@@ -9,16 +9,21 @@
  *   succeeds once the enclave is back;
  * - the host proxy restarted while a client waits: the documented retry policy (drained packs are
  *   answered; refused or reset connections are retried) — tested attempt by attempt;
- * - the disk full while the client writes the artifact: no partial or temporary file is left.
+ * - the disk full while the client writes the artifact: no partial or temporary file is left;
+ * - a hostile host (it runs the proxy and owns the enclave's transport): it cannot get user_data of
+ *   its choosing attested, cannot turn a pre-flight attestation document into a receipt, and a
+ *   client verifying with measurements refuses replayed, swapped or fabricated answers.
  * No test asserts a duration: every wait is bounded by the test's own timeout.
  */
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isAttestedPackError } from '../../../common/errors.js';
+import { claimsDigest, parseReceipt, trustedRootFromPem, verifyReceipt } from '../../../attestation/index.js';
+import { RpcClient, connectTransport } from '../../../vsock/index.js';
 import { runPackClient, type PackClientOptions } from '../../../host-proxy/index.js';
 import { KmsConnection } from '../../../enclave-app/kms/client.js';
 import { runPack } from '../../../enclave-app/pack/pipeline.js';
@@ -323,4 +328,103 @@ describe('disk full while the client writes the artifact', () => {
       if (mounted) execFileSync('umount', [mnt], { stdio: 'ignore' });
     }
   }, 120_000);
+});
+
+// ---------------------------------------------------------------------------------------------
+// A hostile host: it runs the proxy and owns the enclave's transport.
+
+/** A loopback "proxy" that forwards to the real one and lets `rewrite` change the answer. */
+async function tamperingProxy(rewrite: (answer: { artifact: string; receipt: Record<string, unknown> }) => Promise<unknown> | unknown): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        const upstream = await fetch(`${world.url}${req.url ?? '/'}`, {
+          method: req.method ?? 'POST',
+          headers: { authorization: String(req.headers.authorization ?? ''), 'content-type': 'application/json' },
+          body: Buffer.concat(chunks),
+        });
+        const answer = (await upstream.json()) as { artifact: string; receipt: Record<string, unknown> };
+        const body = JSON.stringify(upstream.status === 200 ? await rewrite(answer) : answer);
+        res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(body);
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return { url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, server };
+}
+
+describe('a hostile host', () => {
+  const verifying = (out: string, proxy: string): PackClientOptions =>
+    clientOptions(out, { proxy, measurements: world.sim.measured.measurementsPath, roots: [world.sim.paths.nsmRootPem] });
+
+  it('cannot get user_data of its choosing attested: an attest frame sent straight to the enclave with userData is refused', async () => {
+    const rpc = await RpcClient.connect(await connectTransport(`unix://${world.sim.paths.enclaveSocket}`, { timeoutMs: 10_000 }), { client: 'hostile-host', versions: [1] });
+    try {
+      const receipt = parseReceipt((await postPack(world, await world.body())).json.receipt);
+      const e = await rejection(rpc.request('attest', { nonce: new Uint8Array(32), userData: claimsDigest(receipt.claims) }));
+      expect(e.code).toBe('PACK_BAD_REQUEST');
+    } finally {
+      await rpc.close();
+    }
+  });
+
+  it('cannot turn a pre-flight attestation document into a receipt (RECEIPT_BINDING_MISMATCH)', async () => {
+    const body = await world.body();
+    const receipt = parseReceipt((await postPack(world, body)).json.receipt);
+    const res = await fetch(`${world.url}/v1/attestation?nonce=${body.nonce}`, { headers: { authorization: `Bearer ${world.token}` } });
+    const { document } = (await res.json()) as { document: string };
+    const m = world.sim.measured.measurements;
+    const e = await rejection(
+      verifyReceipt({ ...receipt, attestation: document }, {
+        trustedRoots: [trustedRootFromPem(readFileSync(world.sim.paths.nsmRootPem, 'utf8'))],
+        at: Date.now(),
+        expectedPcrs: { 0: m.PCR0, 1: m.PCR1, 2: m.PCR2 },
+        expectedNonce: body.nonce,
+      }),
+    );
+    expect(e.code).toBe('RECEIPT_BINDING_MISMATCH');
+  });
+
+  it('a replayed answer (an earlier pack) is refused by the client (NONCE_MISMATCH); nothing is written', async () => {
+    const earlier = (await postPack(world, await world.body())).json as { artifact: string; receipt: Record<string, unknown> };
+    const out = path.join(world.dir, 'replayed');
+    const { url, server } = await tamperingProxy(() => earlier);
+    try {
+      expect((await rejection(runPackClient(verifying(out, url), { env: {} }))).code).toBe('NONCE_MISMATCH');
+      expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a swapped artifact (another pack\'s, with this pack\'s receipt) is refused (RECEIPT_MISMATCH); nothing is written', async () => {
+    const other = (await postPack(world, await world.body())).json as { artifact: string };
+    const out = path.join(world.dir, 'swapped');
+    const { url, server } = await tamperingProxy((answer) => ({ ...answer, artifact: other.artifact }));
+    try {
+      expect((await rejection(runPackClient(verifying(out, url), { env: {} }))).code).toBe('RECEIPT_MISMATCH');
+      expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('fabricated claims (the host\'s own artifact, its hash in the claims) are refused by a client verifying with measurements (RECEIPT_BINDING_MISMATCH)', async () => {
+    const other = (await postPack(world, await world.body())).json as { artifact: string };
+    const out = path.join(world.dir, 'fabricated');
+    const { url, server } = await tamperingProxy((answer) => {
+      const receipt = structuredClone(answer.receipt) as { claims: { artifact: { sha256: string } } };
+      receipt.claims.artifact.sha256 = createHash('sha256').update(Buffer.from(other.artifact, 'base64')).digest('hex');
+      return { artifact: other.artifact, receipt };
+    });
+    try {
+      expect((await rejection(runPackClient(verifying(out, url), { env: {} }))).code).toBe('RECEIPT_BINDING_MISMATCH');
+      expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
 });

@@ -137,14 +137,13 @@ describe('hostile EIF headers', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Bugs this suite found in eif-build (left failing on purpose until eif-build is fixed; see
-// SECURITY.md "Findings of the security suite").
+// Bugs this suite found in eif-build, fixed since (see SECURITY.md "Findings of the security suite").
 
 /** `c` as the CBOR uint the signature section uses for each PEM byte (one byte below 24, else 0x18 c). */
 const cborUintBytes = (text: string): Buffer => Buffer.from([...Buffer.from(text, 'latin1')].flatMap((c) => (c < 24 ? [c] : [0x18, c])));
 
-describe('BUG eif-build (found by the security suite)', () => {
-  it('BUG eif-reader: a signing certificate with an off-curve public key must be EIF_BAD_SIGNATURE, not a raw OpenSSL "decode error"', async () => {
+describe('eif-build bugs found by the security suite (fixed)', () => {
+  it('eif-reader: a signing certificate with an off-curve public key is EIF_BAD_SIGNATURE, not a raw OpenSSL "decode error"', async () => {
     // Take the signed seed, flip one bit of the certificate's EC point (the certificate still
     // parses; only reading its public key fails), re-encode the PEM in place and fix the CRC.
     const certPem = readFileSync(path.join(vectorsDir, 'eif', 'test-signing', 'test-signing-cert.pem'), 'latin1');
@@ -172,7 +171,7 @@ describe('BUG eif-build (found by the security suite)', () => {
     );
   });
 
-  it('BUG eif-reader: inspectEif on a directory must be a typed EifError, not a raw EISDIR', async () => {
+  it('eif-reader: inspectEif on a directory is a typed EifError, not a raw EISDIR', async () => {
     await inspectEif(dir).then(
       () => {
         throw new Error('read a directory as an EIF');
