@@ -154,7 +154,9 @@ export async function inspectEif(path: string, opts: InspectOptions = {}): Promi
     throw new EifError('EIF_BLOB_MISSING', `cannot open ${path}`, { cause: err });
   }
   try {
-    const fileSize = (await fh.stat()).size;
+    const st = await fh.stat();
+    if (!st.isFile()) throw new EifError('EIF_BLOB_MISSING', `${path} is not a regular file`, { hint: 'pass the path of an .eif file' });
+    const fileSize = st.size;
     const { raw, header } = await readHeader(fh, fileSize);
     const sections = await readSectionTable(fh, header, fileSize);
     checkSectionKinds(header, sections);
@@ -226,7 +228,13 @@ export async function inspectEif(path: string, opts: InspectOptions = {}): Promi
       const decoded = interpret(() => decodeSignatureSection(signatureBytes!));
       measurements.PCR8 = pcrOfBytes(decoded.certificate.raw).toString('hex');
       description.SigningCertificate = signingCertificateInfo(decoded.certificate);
-      const check = verifyCose(decoded.coseSign1, decoded.certificate.publicKey);
+      let signerKey;
+      try {
+        signerKey = decoded.certificate.publicKey;
+      } catch (err) {
+        throw new EifError('EIF_BAD_SIGNATURE', 'the signing certificate\'s public key cannot be read', { cause: err, hint: 'the signature section is corrupt or was not written by a compatible signer' });
+      }
+      const check = verifyCose(decoded.coseSign1, signerKey);
       description.SignatureCheck = check.valid && check.payload !== undefined && Buffer.from(check.payload).equals(encodePcrInfo(0, pcr0));
     }
     // Re-insert in nitro-cli's field order.
