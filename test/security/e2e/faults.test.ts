@@ -11,8 +11,9 @@
  *   answered; refused or reset connections are retried) — tested attempt by attempt;
  * - the disk full while the client writes the artifact: no partial or temporary file is left;
  * - a hostile host (it runs the proxy and owns the enclave's transport): it cannot get user_data of
- *   its choosing attested, cannot turn a pre-flight attestation document into a receipt, and a
- *   client verifying with measurements refuses replayed, swapped or fabricated answers.
+ *   its choosing attested, cannot turn a pre-flight attestation document into a receipt, cannot
+ *   redirect secrets to its own envelope with its own clef.yaml, and a client verifying with
+ *   measurements refuses replayed, swapped or fabricated answers.
  * No test asserts a duration: every wait is bounded by the test's own timeout.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -386,6 +387,25 @@ describe('a hostile host', () => {
       }),
     );
     expect(e.code).toBe('RECEIPT_BINDING_MISMATCH');
+  });
+
+  it('cannot redirect secrets with its own clef.yaml: an envelope the enclave was not configured for is refused before any decryption', async () => {
+    const body = await world.body();
+    const manifest = Buffer.from(body.manifest.content, 'base64').toString('utf8');
+    const wrap = world.sim.keys.wrap;
+    expect(manifest).toContain(`production: {kms: {provider: aws, keyId: "${wrap}"}}`);
+    const attackerKms = wrap.replace(/key\/.*$/, 'key/00000000-0000-4000-8000-0000000000aa');
+    const attackerAge = 'age1u3f65fwaf9gewws8hqwlcfsmh3sckxwzlzr5e4dsnjz6emn8g3eqjrmxwk';
+    for (const envelope of [`{kms: {provider: aws, keyId: "${attackerKms}"}}`, `{recipient: ${attackerAge}}`]) {
+      const hostile = manifest.replace(`production: {kms: {provider: aws, keyId: "${wrap}"}}`, `production: ${envelope}`);
+      const before = (await auditErrors()).length;
+      const r = await postPack(world, { ...body, nonce: body.nonce, manifest: { ...body.manifest, content: Buffer.from(hostile).toString('base64') } });
+      expect(r.status, r.text).toBe(403);
+      expect((r.json as { error: { code: string } }).error.code).toBe('PACK_WRAP_TARGET_REFUSED');
+      expect(r.json).not.toHaveProperty('artifact');
+      // Refused before any KMS call: no data key was even decrypted.
+      expect((await auditErrors()).length).toBe(before);
+    }
   });
 
   it('a replayed answer (an earlier pack) is refused by the client (NONCE_MISMATCH); nothing is written', async () => {
