@@ -18,6 +18,7 @@ export interface ServeFlags {
   wrapKey: string[];
   wrapAgeRecipient: string[];
   anyWrapTarget?: boolean;
+  sourceKey: string[];
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -42,6 +43,7 @@ export function addServeOptions(cmd: Command): Command {
     .option('--role-arn <arn>', 'parent role ARN the simulated NSM reports as PCR3 (with --simulate)')
     .option('--wrap-key <arn>', 'KMS key ARN artifacts may be wrapped for (repeatable; clef.yaml comes from the host, so name them here)', collect, [])
     .option('--wrap-age-recipient <age1…>', 'age recipient artifacts may be encrypted to (repeatable)', collect, [])
+    .option('--source-key <arn>', 'KMS key ARN SOPS files may be encrypted under (repeatable; default: any key KMS lets the image use)', collect, [])
     .option('--any-wrap-target', 'wrap for whatever clef.yaml names (only for experiments: the host chooses the envelope)');
 }
 

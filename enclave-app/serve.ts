@@ -67,6 +67,7 @@ export async function startFromFlags(flags: ServeFlags, log: (e: EnclaveLogEvent
     },
     maxConcurrentPacks: parseIntFlag('--max-concurrent-packs', flags.maxConcurrentPacks, 1, 256),
     wrapTargets,
+    ...(flags.sourceKey.length > 0 ? { sourceKeys: flags.sourceKey } : {}),
     log,
   });
 }

@@ -27,6 +27,8 @@ export interface EnclaveServerOptions {
   maxConcurrentPacks?: number;
   /** Envelopes the enclave may wrap artifacts for (default 'any'; see PackPorts.wrapTargets). */
   wrapTargets?: WrapTargets;
+  /** KMS keys SOPS files may be encrypted under (default: any). */
+  sourceKeys?: readonly string[];
   /** Credentials used when a request forwards none (simulation only). */
   defaultCredentials?: ForwardedCredentials;
   now?: () => number;
@@ -114,6 +116,7 @@ export async function startEnclaveServer(options: EnclaveServerOptions): Promise
             toolVersion: options.toolVersion,
             publicKeyCache,
             ...(options.wrapTargets ? { wrapTargets: options.wrapTargets } : {}),
+            ...(options.sourceKeys ? { sourceKeys: options.sourceKeys } : {}),
           }),
         );
         log({ level: 'info', event: 'pack.ok', ms: now() - started });

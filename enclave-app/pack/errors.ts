@@ -12,6 +12,8 @@ export type PackErrorCode =
   | 'PACK_UNSUPPORTED'
   /** clef.yaml names an envelope (KMS key or age recipient) the enclave may not wrap for. */
   | 'PACK_WRAP_TARGET_REFUSED'
+  /** A SOPS file is encrypted under a KMS key the enclave was not told to decrypt with. */
+  | 'PACK_SOURCE_KEY_REFUSED'
   /** The enclave is at its concurrency limit. */
   | 'PACK_BUSY';
 

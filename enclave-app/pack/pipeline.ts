@@ -76,6 +76,12 @@ export interface PackPorts {
    * requires an explicit choice outside simulation.
    */
   wrapTargets?: WrapTargets;
+  /**
+   * KMS keys the SOPS files may be encrypted under (absent: any). The host forwards the AWS
+   * credentials, so it could otherwise slip in a SOPS file under a key it owns and have its own
+   * values packed; the receipt would show that key, but only after the fact.
+   */
+  sourceKeys?: readonly string[];
 }
 
 /** The artifact envelopes the enclave is allowed to produce. */
@@ -143,6 +149,12 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
                 throw (kmsFailure ??= new PackError('PACK_UNSUPPORTED', `${repoPath(cell.path)}: the sops kms entry "${req.arn.slice(0, 200)}" is not a full KMS key or alias ARN`, {
                   details: { path: repoPath(cell.path) },
                   hint: 'the receipt names every key by ARN: re-encrypt the file with `sops --kms arn:aws:kms:REGION:ACCOUNT:key/ID`',
+                }));
+              }
+              if (ports.sourceKeys && !ports.sourceKeys.includes(req.arn)) {
+                throw (kmsFailure ??= new PackError('PACK_SOURCE_KEY_REFUSED', `${repoPath(cell.path)} is encrypted under ${req.arn}, which this enclave does not decrypt with`, {
+                  details: { path: repoPath(cell.path) },
+                  hint: 'start the enclave with --source-key ARN for every key your SOPS files use',
                 }));
               }
               try {

@@ -25,6 +25,8 @@ export interface EnclaveProcessOptions {
   /** Envelopes the enclave may wrap for (`--wrap-key`, `--wrap-age-recipient`). */
   wrapKeys?: string[];
   wrapAgeRecipients?: string[];
+  /** KMS keys the SOPS files may be encrypted under (`--source-key`). */
+  sourceKeys?: string[];
   /** Where the child's stderr (JSON events, never secrets) is appended. */
   logPath: string;
   /** Where the child's pid is kept while it runs (a later run ends a stale child it finds there). */
@@ -67,6 +69,7 @@ export function enclaveServeArgs(o: EnclaveProcessOptions): string[] {
     ...(o.signingKmsKey ? ['--signing-kms-key', o.signingKmsKey] : []),
     ...(o.wrapKeys ?? []).flatMap((k) => ['--wrap-key', k]),
     ...(o.wrapAgeRecipients ?? []).flatMap((r) => ['--wrap-age-recipient', r]),
+    ...(o.sourceKeys ?? []).flatMap((k) => ['--source-key', k]),
     ...(o.extraArgs ?? []),
   ];
 }

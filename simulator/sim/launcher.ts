@@ -265,6 +265,7 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
       signingKmsKey: keys.sign,
       wrapKeys: [keys.wrap],
       wrapAgeRecipients: [ageRecipient],
+      sourceKeys: [keys.source],
       logPath: paths.enclaveLog,
       pidPath: paths.enclavePid,
       ...(o.enclaveArgs ? { extraArgs: o.enclaveArgs } : {}),

@@ -172,6 +172,15 @@ describe('pack pipeline against the KMS simulator and the simulated NSM', () => 
     expect(ok.artifact.byteLength).toBeGreaterThan(0);
   });
 
+  it('decrypts only under the source keys it was told, refusing a SOPS file under another key', async () => {
+    const req = await world.request('api-gateway', 'production');
+    const err = await runPack(req, ports({ sourceKeys: ['arn:aws:kms:us-east-1:111122223333:key/some-other-key'] })).catch((e: unknown) => e);
+    expect(isAttestedPackError(err) && err.code).toBe('PACK_SOURCE_KEY_REFUSED');
+    expect((err as Error).message).toContain(world.keys.source);
+    const ok = await runPack(await world.request('api-gateway', 'production'), ports({ sourceKeys: [world.keys.source] }));
+    expect(ok.receipt.byteLength).toBeGreaterThan(0);
+  });
+
   it('fails with KMS_ACCESS_DENIED naming the key when the enclave image differs from the policy', async () => {
     const req = await world.request('api-gateway', 'production');
     const err = await runPack(req, ports({ nsm: world.nsmFor(randomMeasurements()) })).catch((e: unknown) => e);
