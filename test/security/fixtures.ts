@@ -6,6 +6,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { SimulatedNsmPki, buildReceipt, claimsDigest } from '../../attestation/index.js';
 import type { Receipt, ReceiptClaims } from '../../attestation/receipt-types.js';
+import { demoManifest } from '../../simulator/demo-repo.js';
 
 /** A fixed instant for simulated documents (tests never depend on the real clock). */
 export const T0 = Date.UTC(2030, 0, 15, 12, 0, 0);
@@ -81,39 +82,11 @@ export async function receiptFor(pki: SimulatedNsmPki, claims: ReceiptClaims): P
   return buildReceipt(claims, doc);
 }
 
-/** A Clef manifest in the shape the demo repository and Clef's docs use. */
+/** The demo repository's Clef manifest, with fixed key ARNs and age recipient. */
 export function sampleManifest(): string {
-  return [
-    'version: 1',
-    'environments:',
-    '  - name: dev',
-    '    description: Development',
-    '  - name: production',
-    '    description: Production',
-    '    protected: true',
-    'namespaces:',
-    '  - name: payments',
-    '    description: Payment provider credentials',
-    '  - name: auth',
-    '    description: Authentication secrets',
-    'sops:',
-    '  default_backend: awskms',
-    '  aws_kms_arn: "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000001"',
-    'file_pattern: "secrets/{namespace}/{environment}.enc.yaml"',
-    'service_identities:',
-    '  - name: api-gateway',
-    '    description: API gateway (KMS envelope)',
-    '    namespaces: [payments, auth]',
-    '    pack_only: true',
-    '    environments:',
-    '      dev: {kms: {provider: aws, keyId: "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000003"}}',
-    '      production: {kms: {provider: aws, keyId: "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000003"}}',
-    '  - name: worker',
-    '    description: Background worker (age)',
-    '    namespaces: [auth]',
-    '    pack_only: true',
-    '    environments:',
-    '      dev: {recipient: age14cvkan480v0hkgvh3hwkj6v3n2cksvgj5stppgzp8thm3qzk0fjs57gk5u}',
-    '',
-  ].join('\n');
+  return demoManifest({
+    sourceKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000001',
+    wrapKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000003',
+    ageRecipient: 'age14cvkan480v0hkgvh3hwkj6v3n2cksvgj5stppgzp8thm3qzk0fjs57gk5u',
+  });
 }
