@@ -9,7 +9,8 @@
  * Maximum document age: KMS documents none (reference §1.4). The simulator uses 5 minutes by
  * default — an assumption, configurable.
  */
-import { verifyAttestationDocument, type TrustedRoot, type VerifiedAttestation } from '../../attestation/index.js';
+import { createHash, X509Certificate } from 'node:crypto';
+import { AttestationError, verifyAttestationDocument, type TrustedRoot, type VerifiedAttestation } from '../../attestation/index.js';
 import { isAttestedPackError } from '../../common/errors.js';
 import { validationError } from './errors.js';
 import type { Input } from './wire.js';
@@ -34,11 +35,29 @@ export interface RecipientDocumentVerifier {
   verify(document: Uint8Array, at: number): Promise<VerifiedRecipient>;
 }
 
-/** The standard verifier: attestation/'s verifyAttestationDocument against `trustedRoots`. */
+/** How long a verified document's chain check is reused (its freshness is checked on every call). */
+const CHAIN_CACHE_MS = 60_000;
+const CHAIN_CACHE_ENTRIES = 256;
+
+/**
+ * The standard verifier: attestation/'s verifyAttestationDocument against `trustedRoots`.
+ * A pack sends the same document with every Decrypt, so a document whose signature and chain
+ * verified is remembered (by SHA-256 of its bytes) for up to a minute and never past its leaf
+ * certificate's expiry; its timestamp is still checked against `maxAgeMs` on every use.
+ */
 export function attestationRecipientVerifier(opts: { trustedRoots: readonly TrustedRoot[]; maxAgeMs?: number }): RecipientDocumentVerifier {
   const maxAgeMs = opts.maxAgeMs ?? DEFAULT_MAX_ATTESTATION_AGE_MS;
+  const cache = new Map<string, { result: VerifiedRecipient; verifiedAt: number; reuseUntil: number }>();
   return {
     async verify(document, at) {
+      const key = createHash('sha256').update(document).digest('hex');
+      const hit = cache.get(key);
+      if (hit && at >= hit.verifiedAt && at <= hit.reuseUntil) {
+        if (at - hit.result.timestamp > maxAgeMs) {
+          throw new AttestationError('ATTESTATION_STALE', `the attestation document is older than ${maxAgeMs} ms`);
+        }
+        return hit.result;
+      }
       const v: VerifiedAttestation = await verifyAttestationDocument(document, {
         trustedRoots: opts.trustedRoots,
         at,
@@ -48,7 +67,11 @@ export function attestationRecipientVerifier(opts: { trustedRoots: readonly Trus
         requirePublicKey: true,
         requireRsaPublicKey: true,
       });
-      return { moduleId: v.moduleId, timestamp: v.timestamp, pcrs: v.pcrs, publicKeySpki: v.publicKey!, debugMode: v.debugMode };
+      const result = { moduleId: v.moduleId, timestamp: v.timestamp, pcrs: v.pcrs, publicKeySpki: v.publicKey!, debugMode: v.debugMode };
+      const leafExpiry = Date.parse(new X509Certificate(Buffer.from(v.certificate)).validTo);
+      if (cache.size >= CHAIN_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+      cache.set(key, { result, verifiedAt: at, reuseUntil: Math.min(at + CHAIN_CACHE_MS, leafExpiry) });
+      return result;
     },
   };
 }
