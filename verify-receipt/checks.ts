@@ -501,6 +501,10 @@ function checkKeys(plan: VerificationPlan, state: State): CheckResult {
     ...(keys.sign ? [{ role: 'sign', arn: keys.sign }] : []),
     ...(keys.seal ? [{ role: 'seal', arn: keys.seal }] : []),
   ];
+  if (plan.expectKeys && plan.expectKeys.length > 0) {
+    // An age envelope is a key too: with --expect-key, its recipients must be expected as well.
+    used.push(...keys.ageRecipients.map((r) => ({ role: 'age recipient', arn: r })));
+  }
   const listed = used.map((u) => `${u.role} ${u.arn}`);
   if (plan.expectKeys && plan.expectKeys.length > 0) {
     const expected = new Set(plan.expectKeys);

@@ -67,7 +67,7 @@ export function buildVerifyReceiptProgram(): Command {
     .option('--kms-public-key <file>', 'artifact signer public key file (DER, PEM, base64, or `aws kms get-public-key` JSON)')
     .option('--repo <dir>', 'git repository: inputs must be the blobs at the receipt commit and exactly what clef.yaml scopes')
     .option('--commit <sha>', 'the commit the receipt must be for')
-    .option('--expect-key <arn>', 'a KMS key ARN the pack may use (repeatable); default: the ARNs clef.yaml names', collect)
+    .option('--expect-key <arn>', 'a KMS key ARN or age recipient the pack may use (repeatable); default: what clef.yaml names', collect)
     .option('--nonce <hex>', 'the nonce you sent with the pack request')
     .option('--max-age <duration>', 'reject receipts attested longer ago than this (30s, 15m, 1h, 7d, PT1H)')
     .option('--at <iso>', 'the clock for --max-age and the age shown (default: now)')

@@ -82,7 +82,10 @@ export class GitRepo {
   async resolveCommit(rev: string): Promise<string | undefined> {
     if (!/^[0-9a-fA-F]{4,64}$/.test(rev)) return undefined;
     const a = await this.request(`${rev.toLowerCase()}^{commit}`);
-    return a.found && a.type === 'commit' ? a.oid : undefined;
+    // git resolves a ref named like a hex string before an object id: only an object whose id
+    // starts with `rev` counts, so a tag named `deadbee` (or a 64-hex name in a SHA-1 repository)
+    // cannot stand in for a commit.
+    return a.found && a.type === 'commit' && a.oid.startsWith(rev.toLowerCase()) ? a.oid : undefined;
   }
 
   /** Reads the object at `commit:path` for every path, in order. */

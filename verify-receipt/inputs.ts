@@ -95,14 +95,20 @@ export async function loadExpectedMeasurements(src: MeasurementSources): Promise
       if (h === null) throw new UsageError(`--pcr${i} must be 96 hex characters (SHA-384), got ${hex.length} characters`);
       pcrs.set(i, [h]);
     }
+    // PCR0 is the image: without it any enclave image with the right role or signer would pass.
+    if (!pcrs.has(0)) {
+      throw new UsageError('--pcr0 is required with --pcrN flags: PCR0 is the enclave image itself (PCR1/2/3/4/8 alone do not pin it)');
+    }
     return { source: '--pcr flags', alternatives: [{ label: '', pcrs }] };
   }
 
   const path = src.policy!;
   const text = utf8(await readInputFile(path, '--policy'), '--policy', path);
-  const sets = pcrConditionsFromPolicy(unwrapGetKeyPolicy(text, path));
+  // Only statements that pin the image (PCR0 / ImageSha384) count: a statement pinning only the
+  // parent's role (PCR3), instance (PCR4) or signer (PCR8) admits any image.
+  const sets = pcrConditionsFromPolicy(unwrapGetKeyPolicy(text, path)).filter((s) => (s.pcrs[0]?.length ?? 0) > 0);
   if (sets.length === 0) {
-    throw new VerifyInputError('VERIFY_NO_EXPECTED_MEASUREMENTS', `key policy ${path} pins no measurements (no kms:RecipientAttestation:* StringEquals condition in an Allow statement)`, {
+    throw new VerifyInputError('VERIFY_NO_EXPECTED_MEASUREMENTS', `key policy ${path} pins no enclave image (no Allow statement with a kms:RecipientAttestation:ImageSha384 / PCR0 StringEquals condition)`, {
       hint: 'such a key does not require an attested enclave; pass --measurements instead',
     });
   }
