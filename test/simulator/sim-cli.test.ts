@@ -114,36 +114,48 @@ describe('a second run reuses the state', () => {
   it('--keep-running: same keys, repository and NSM root; serves until SIGINT, then shuts down cleanly', async () => {
     const rootBefore = readFileSync(first.nsmRoot, 'utf8');
     const run = startBin(ATTESTED_PACK_BIN, ['sim', '--state', state, '--json', '--keep-running']);
-    // The summary is printed once the services are up.
-    await waitFor(() => parses(run.out.stdout) || run.child.exitCode !== null, 90_000, 'the sim summary');
-    const second = parseSummary(run.out.stdout);
-    expect(second.ok).toBe(true);
-    expect(second.reused).toEqual({ kmsState: true, nsmPki: true, keys: true, demoRepo: true, sealedKey: true });
-    expect(second.keys).toEqual(first.keys);
-    expect(second.commit).toBe(first.commit);
-    expect(readFileSync(first.nsmRoot, 'utf8')).toBe(rootBefore);
-    expect(second.pcr0).toBe(first.pcr0);
+    let enclavePid: number | undefined;
+    try {
+      // The summary is printed once the services are up.
+      await waitFor(() => parses(run.out.stdout) || run.child.exitCode !== null, 90_000, 'the sim summary');
+      const second = parseSummary(run.out.stdout);
+      expect(second.ok).toBe(true);
+      expect(second.reused).toEqual({ kmsState: true, nsmPki: true, keys: true, demoRepo: true, sealedKey: true });
+      expect(second.keys).toEqual(first.keys);
+      expect(second.commit).toBe(first.commit);
+      expect(readFileSync(first.nsmRoot, 'utf8')).toBe(rootBefore);
+      expect(second.pcr0).toBe(first.pcr0);
 
-    const services = second.services!;
-    expect(services.proxy).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(processAlive(services.enclavePid)).toBe(true);
-    const ready = await fetch(`${services.proxy}/readyz`);
-    expect(ready.status).toBe(200);
-    // The printed token opens the proxy; another does not.
-    const nonce = 'ab'.repeat(32);
-    const good = await fetch(`${services.proxy}/v1/attestation?nonce=${nonce}`, { headers: { authorization: `Bearer ${services.token}` } });
-    expect(good.status).toBe(200);
-    const wrong = await fetch(`${services.proxy}/v1/attestation?nonce=${nonce}`, { headers: { authorization: 'Bearer apsim_not-the-token' } });
-    expect(wrong.status).toBe(401);
+      const services = second.services!;
+      enclavePid = services.enclavePid;
+      expect(services.proxy).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(processAlive(services.enclavePid)).toBe(true);
+      const ready = await fetch(`${services.proxy}/readyz`);
+      expect(ready.status).toBe(200);
+      // The printed token opens the proxy; another does not.
+      const nonce = 'ab'.repeat(32);
+      const good = await fetch(`${services.proxy}/v1/attestation?nonce=${nonce}`, { headers: { authorization: `Bearer ${services.token}` } });
+      expect(good.status).toBe(200);
+      const wrong = await fetch(`${services.proxy}/v1/attestation?nonce=${nonce}`, { headers: { authorization: 'Bearer apsim_not-the-token' } });
+      expect(wrong.status).toBe(401);
 
-    run.child.kill('SIGINT');
-    const end = await run.done;
-    expect(end.code).toBe(0);
-    expect(end.stderr).toContain('stopped');
-    expect(processAlive(services.enclavePid)).toBe(false);
-    expect(existsSync(join(state, 'enclave.sock'))).toBe(false);
-    expect(existsSync(join(state, 'enclave.pid'))).toBe(false);
-    await expect(fetch(`${services.proxy}/healthz`)).rejects.toThrow();
+      run.child.kill('SIGINT');
+      const end = await run.done;
+      expect(end.code).toBe(0);
+      expect(end.stderr).toContain('stopped');
+      expect(processAlive(services.enclavePid)).toBe(false);
+      expect(existsSync(join(state, 'enclave.sock'))).toBe(false);
+      expect(existsSync(join(state, 'enclave.pid'))).toBe(false);
+      await expect(fetch(`${services.proxy}/healthz`)).rejects.toThrow();
+    } finally {
+      // Whatever failed above, leave no simulation running behind the test.
+      if (run.child.exitCode === null) {
+        run.child.kill('SIGINT');
+        await Promise.race([run.done, new Promise((r) => setTimeout(r, 10_000))]);
+        if (run.child.exitCode === null) run.child.kill('SIGKILL');
+      }
+      if (enclavePid !== undefined && processAlive(enclavePid)) process.kill(enclavePid, 'SIGKILL');
+    }
   });
 });
 
