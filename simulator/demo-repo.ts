@@ -84,7 +84,9 @@ export function demoManifest(o: Pick<DemoRepoOptions, 'sourceKeyArn' | 'wrapKeyA
 }
 
 async function git(dir: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run('git', args, {
+  // The demo repository is ours: the user's global git settings (commit signing, hooks) must not
+  // make `npm start` hang on a passphrase prompt or fail.
+  const { stdout } = await run('git', ['-c', 'commit.gpgsign=false', '-c', 'core.hooksPath=/dev/null', ...args], {
     cwd: dir,
     env: {
       ...process.env,
@@ -93,6 +95,7 @@ async function git(dir: string, ...args: string[]): Promise<string> {
       GIT_COMMITTER_NAME: 'attested-pack sim',
       GIT_COMMITTER_EMAIL: 'sim@attested-pack.invalid',
       GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_GLOBAL: '/dev/null',
     },
   });
   return stdout.trim();

@@ -133,7 +133,7 @@ export async function collectPackInputs(options: { repoDir: string; identity: st
   const files: PackFile[] = scope.files.map((cell, i) => ({ path: cell.path, content: contents[i] }));
   // Paths on the wire and in the receipt are relative to the repository root, so an auditor's
   // `verify-receipt --repo` finds them even when clef.yaml lives in a subdirectory.
-  const prefix = (await runGit(repoDir, ['rev-parse', '--show-prefix'])).toString('utf8').trim().replace(/\/$/, '');
+  const prefix = (await runGit(repoDir, ['rev-parse', '--show-prefix'])).toString('utf8').replace(/\n$/, '').replace(/\/$/, '');
   const repoPath = (p: string): string => (prefix ? `${prefix}/${p}` : p);
   return {
     commit,
