@@ -5,7 +5,8 @@
  * exit, against `node -e 0` — the cost of starting Node at all — in the same run.
  */
 import { spawn } from 'node:child_process';
-import { GetPublicKeyCommand } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DEMO_CREDENTIALS } from '../simulator/kms/index.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -60,7 +61,15 @@ export async function benchVerifyReceipt(world: BenchWorld, sample: PackSample, 
   await writeFile(receipt, sample.receiptJson);
   await writeFile(artifact, sample.artifact);
   // The strict invocation (bound to source, artifact, signer and keys), as an auditor runs it.
-  const pub = await world.admin.send(new GetPublicKeyCommand({ KeyId: world.keys.sign }));
+  // The signer's public key as a Clef runtime fetches it (the sign key policy gives GetPublicKey to runtimes).
+  const runtimeCreds = DEMO_CREDENTIALS[2]!;
+  const runtime = new KMSClient({
+    endpoint: world.sim.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: runtimeCreds.accessKeyId, secretAccessKey: runtimeCreds.secretAccessKey },
+    maxAttempts: 1,
+  });
+  const pub = await runtime.send(new GetPublicKeyCommand({ KeyId: world.keys.sign })).finally(() => runtime.destroy());
   const signKey = path.join(dir, 'sign-key.json');
   await writeFile(signKey, JSON.stringify({ KeyId: world.keys.sign, PublicKey: Buffer.from(pub.PublicKey!).toString('base64') }));
   const verifyArgs = [
