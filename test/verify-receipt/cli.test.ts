@@ -29,6 +29,12 @@ describe('verify-receipt: the honest receipt', () => {
     expect(r.stdout).toMatch(/^VERIFIED \(8 passed, 0 failed, 0 skipped\)$/m);
   });
 
+  it('--partial with every binding given is still VERIFIED (it only allows less, never claims less)', async () => {
+    const { code, report } = await runCliJson([...f.cliArgs(), '--partial']);
+    expect(code).toBe(0);
+    expect(report).toMatchObject({ ok: true, verdict: 'verified', missing: [] });
+  });
+
   it('--json lists every check with status and evidence', async () => {
     const { code, report } = await runCliJson(f.cliArgs());
     expect(code).toBe(0);
@@ -347,6 +353,9 @@ describe('verify-receipt: old receipts', () => {
   it('verify years after the leaf expired (chain at document time)', async () => {
     const { code, report } = await runCliJson(old.cliArgs());
     expect(code).toBe(0);
+    // The strict invocation: a v1 receipt names its manifest in inputs[role=manifest]; the default clef.yaml matches.
+    expect(report).toMatchObject({ verdict: 'verified', missing: [] });
+    expect(report.checks[6]!.evidence).toContain('clef.yaml scopes');
     expect(report.receipt.documentTime).toBe('2020-02-03T04:05:06.000Z');
     expect(report.checks[0]!.evidence).toContain('valid at document time 2020-02-03T04:05:06.000Z');
     expect(report.receipt.ageMs!).toBeGreaterThan(365 * 24 * 3_600_000);
