@@ -287,13 +287,14 @@ export function checkAnswer(answer: PackAnswer, request: PackHttpRequest): strin
       hint: 'do not use this artifact; a replayed or substituted receipt is a security incident — report it to the proxy operator',
     });
   }
-  for (const field of ['commit', 'identity', 'environment'] as const) {
+  for (const field of ['commit', 'identity', 'environment', 'repository'] as const) {
     if (req[field] !== request[field]) {
       throw new HostProxyError('RECEIPT_MISMATCH', `the receipt's ${field} ${JSON.stringify(req[field])} is not the requested ${JSON.stringify(request[field])}`, {
         hint: 'do not use this artifact; report it to the proxy operator',
       });
     }
   }
+  checkInputs(claims.inputs, request);
   const sha = createHash('sha256').update(answer.artifact).digest('hex');
   const art = (claims.artifact ?? {}) as Record<string, unknown>;
   if (art.sha256 !== sha) {
@@ -302,6 +303,54 @@ export function checkAnswer(answer: PackAnswer, request: PackHttpRequest): strin
     });
   }
   return sha;
+}
+
+/** One input as the client knows it: path, SHA-256 and git blob id of the bytes it sent. */
+function inputKey(path: unknown, sha256: unknown, gitBlobId: unknown): string {
+  return JSON.stringify([path, sha256, gitBlobId]);
+}
+
+/**
+ * Step 5 (inputs): the receipt's `inputs` are exactly the files this client sent — the manifest
+ * and every SOPS file, each by path, SHA-256 and git blob id; no file missing, none added, none
+ * listed twice. Otherwise something between here and the enclave swapped a file (say, back to
+ * its previous blob) or dropped one, and the receipt, genuine as it is, describes another pack.
+ * Generic over the entries: extra per-input fields (role, namespace, lastmodified) are not ours
+ * to judge here.
+ */
+export function checkInputs(inputs: unknown, request: Pick<PackHttpRequest, 'manifest' | 'files'>): void {
+  const expected = new Map<string, string>();
+  for (const f of [request.manifest, ...request.files]) {
+    const bytes = Buffer.from(f.content, 'base64');
+    const { sha256, gitBlobId } = fileDigests(bytes);
+    expected.set(inputKey(f.path, sha256, gitBlobId), f.path);
+  }
+  const fail = (what: string): never => {
+    throw new HostProxyError('RECEIPT_INPUTS_MISMATCH', `the receipt's inputs are not the files this client sent: ${what}`, {
+      hint: 'do not use this artifact: a file was replaced (e.g. rolled back) or dropped between this client and the enclave — report it to the proxy operator',
+    });
+  };
+  if (!Array.isArray(inputs)) return fail('the receipt has no inputs list');
+  const seen = new Set<string>();
+  for (const entry of inputs as unknown[]) {
+    const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    const key = inputKey(e.path, e.sha256, e.gitBlobId);
+    if (seen.has(key)) fail(`${JSON.stringify(e.path)} is listed twice`);
+    seen.add(key);
+    if (!expected.has(key)) {
+      const sent = [...expected.values()].includes(e.path as string);
+      fail(sent ? `${JSON.stringify(e.path)} has other contents (git blob ${String(e.gitBlobId).slice(0, 12)}) than the file sent` : `${JSON.stringify(e.path)} was not sent`);
+    }
+  }
+  for (const [key, path] of expected) if (!seen.has(key)) fail(`${JSON.stringify(path)} was sent but is not in the receipt`);
+}
+
+/** SHA-256 and git blob id (`git hash-object`) of some bytes, as the receipt states them. */
+function fileDigests(bytes: Uint8Array): { sha256: string; gitBlobId: string } {
+  return {
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    gitBlobId: createHash('sha1').update(`blob ${bytes.byteLength}\0`).update(bytes).digest('hex'),
+  };
 }
 
 /** Step 6: the attestation document chains to the trusted root, has the expected PCRs and binds the claims and our nonce. */

@@ -5,6 +5,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { parseProxyConfig, type ProxyConfig } from '../../host-proxy/config.js';
 import type { EnclaveCalls, EnclaveCallType, EnclaveLink } from '../../host-proxy/enclave-link.js';
 import type { PackRequest } from '../../enclave-app/protocol.js';
+import { digests } from '../../enclave-app/pack/pipeline.js';
 
 export const TOKEN = 'ap_test_token_0123456789abcdef';
 export const TOKEN_SHA256 = createHash('sha256').update(TOKEN).digest('hex');
@@ -51,6 +52,10 @@ export function fakeReceipt(req: PackRequest): Uint8Array {
         nonce: Buffer.from(req.nonce).toString('hex'),
         requestedBy: req.requestedBy,
       },
+      inputs: [
+        { path: req.manifest.path, role: 'manifest', ...digests(req.manifest.content) },
+        ...req.files.map((f) => ({ path: f.path, role: 'sops', ...digests(f.content) })),
+      ],
       artifact: { sha256: createHash('sha256').update(fakeArtifact(req)).digest('hex') },
     },
     attestation: 'AAAA',
