@@ -13,9 +13,9 @@ import { UsageError } from '../../common/errors.js';
 import type { SigningMode } from '../../enclave-app/protocol.js';
 import { HostProxyError, ProxyAnswerError } from '../errors.js';
 import type { PackHttpRequest } from '../plugins/pack.js';
-import { collectPackInputs, repositoryName } from './git-inputs.js';
+import { collectPackInputs, repositoryName, runGit } from './git-inputs.js';
 import { requestGithubOidcToken } from './github-oidc-token.js';
-import { conventionalArtifactPath, defaultReceiptPath } from './paths.js';
+import { checkDefaultPathInside, conventionalArtifactPath, defaultReceiptPath } from './paths.js';
 import { DEFAULT_RETRY_POLICY, isRetryable, retryDelayMs, type AttemptOutcome, type RetryPolicy } from './retry.js';
 
 /** What the user asked for (the CLI flags, parsed). */
@@ -100,6 +100,15 @@ export async function runPackClient(options: PackClientOptions, deps: PackClient
   if (inputs.dirty.length > 0) progress(`warning: packing HEAD although ${inputs.dirty.length} tracked file(s) have uncommitted changes (--allow-dirty)`);
   for (const m of inputs.missing) progress(`note: ${m} does not exist at HEAD; skipped (as clef pack does)`);
   const repository = options.repository ?? (await repositoryName(repoDir, env));
+  // Explicit paths are the CI owner's choice; default ones come from the repository and must
+  // stay inside it (checked before anything is sent).
+  const output = resolve(options.out ?? conventionalArtifactPath(repoDir, options.identity, options.environment));
+  const receiptPath = resolve(options.receipt ?? defaultReceiptPath(output));
+  if (options.out === undefined) {
+    const toplevel = (await runGit(repoDir, ['rev-parse', '--show-toplevel'])).toString('utf8').replace(/\n$/, '');
+    await checkDefaultPathInside(output, toplevel);
+    if (options.receipt === undefined) await checkDefaultPathInside(receiptPath, toplevel);
+  }
   progress(`read clef.yaml and ${inputs.files.length} file(s) at ${inputs.commit.slice(0, 12)} for ${options.identity}/${options.environment}`);
 
   // Asked for only now: GitHub OIDC tokens are short-lived.
@@ -127,8 +136,6 @@ export async function runPackClient(options: PackClientOptions, deps: PackClient
     progress(`receipt verified: attestation document, PCRs of ${options.measurements}, claims binding, nonce`);
   }
 
-  const output = resolve(options.out ?? conventionalArtifactPath(repoDir, options.identity, options.environment));
-  const receiptPath = resolve(options.receipt ?? defaultReceiptPath(output));
   // Both files or neither: a new artifact must never sit next to an old receipt.
   await writeFilesAtomic([
     { path: output, data: answer.artifact },
