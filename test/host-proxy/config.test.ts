@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { loadProxyConfig, parseProxyConfig } from '../../host-proxy/config.js';
 import { TOKEN_SHA256 } from './helpers.js';
 
-const token = { name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'] };
+const token = { name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'], repositories: '*' };
 const withAuth = (doc: Record<string, unknown> = {}) => ({ auth: { tokens: [token] }, ...doc });
 
 function errorOf(fn: () => unknown): { code: string; message: string } {
@@ -29,6 +29,16 @@ describe('parseProxyConfig', () => {
     expect(c.log.level).toBe('info');
   });
 
+  it('makes "any repository" explicit for tokens and fills OIDC rule defaults (push-like events, commit bound to the token)', () => {
+    const c = parseProxyConfig(
+      { auth: { tokens: [token, { ...token, name: 'two', repositories: ['org/repo'] }], githubOidc: { audience: 'a', jwksFile: '/x', allow: [{ repository: 'o/r', repositoryId: 42, identities: ['*'], environments: ['*'] }] } } },
+      { source: 'proxy.yaml' },
+    );
+    expect(c.auth.tokens.map((t) => t.repositories)).toEqual([['*'], ['org/repo']]);
+    expect(c.auth.githubOidc?.allow[0]).toMatchObject({ repositoryId: '42', eventNames: ['push', 'workflow_dispatch', 'schedule', 'release'], anyCommit: false });
+    expect(c.auth.githubOidc?.allow[0]?.eventNames).not.toContain('pull_request_target');
+  });
+
   const bad: Array<[string, Record<string, unknown>, string]> = [
     ['a short token hash', { auth: { tokens: [token, { ...token, name: 'two', sha256: 'abc' }] } }, 'auth.tokens[1].sha256: expected 64 hex characters'],
     ['an unknown key', withAuth({ enclve: {} }), 'enclve: unknown key'],
@@ -41,10 +51,16 @@ describe('parseProxyConfig', () => {
     ['an empty grant', { auth: { tokens: [{ ...token, identities: [] }] } }, 'auth.tokens[0].identities: expected at least one entry'],
     ['a bad identity in a grant', { auth: { tokens: [{ ...token, identities: ['API'] }] } }, 'auth.tokens[0].identities[0]: expected a service identity name or *'],
     ['duplicate token names', { auth: { tokens: [token, { ...token }] } }, 'auth.tokens[1].name: duplicate token name "ci"'],
-    ['OIDC without keys', { auth: { githubOidc: { audience: 'a', allow: [{ repository: 'o/r', identities: ['*'], environments: ['*'] }] } } }, 'auth.githubOidc: set exactly one of jwksUrl or jwksFile'],
-    ['OIDC with a bad repository', { auth: { githubOidc: { audience: 'a', jwksFile: '/x', allow: [{ repository: 'nope', identities: ['*'], environments: ['*'] }] } } }, 'auth.githubOidc.allow[0].repository: expected owner/name'],
-    ['OIDC JWKS over remote http', { auth: { githubOidc: { audience: 'a', jwksUrl: 'http://example.com/jwks', allow: [{ repository: 'o/r', identities: ['*'], environments: ['*'] }] } } }, 'auth.githubOidc.jwksUrl: expected an https URL'],
-    ['a bad ref', { auth: { githubOidc: { audience: 'a', jwksFile: '/x', allow: [{ repository: 'o/r', refs: ['main'], identities: ['*'], environments: ['*'] }] } } }, 'auth.githubOidc.allow[0].refs[0]: expected a full ref'],
+    ['OIDC without keys', { auth: { githubOidc: { audience: 'a', allow: [{ repository: 'o/r', repositoryId: '1', identities: ['*'], environments: ['*'] }] } } }, 'auth.githubOidc: set exactly one of jwksUrl or jwksFile'],
+    ['OIDC with a bad repository', { auth: { githubOidc: { audience: 'a', jwksFile: '/x', allow: [{ repository: 'nope', repositoryId: '1', identities: ['*'], environments: ['*'] }] } } }, 'auth.githubOidc.allow[0].repository: expected owner/name'],
+    ['OIDC JWKS over remote http', { auth: { githubOidc: { audience: 'a', jwksUrl: 'http://example.com/jwks', allow: [{ repository: 'o/r', repositoryId: '1', identities: ['*'], environments: ['*'] }] } } }, 'auth.githubOidc.jwksUrl: expected an https URL'],
+    ['a bad ref', { auth: { githubOidc: { audience: 'a', jwksFile: '/x', allow: [{ repository: 'o/r', repositoryId: '1', refs: ['main'], identities: ['*'], environments: ['*'] }] } } }, 'auth.githubOidc.allow[0].refs[0]: expected a full ref'],
+    ['a token without repositories (any repository must be said: "*")', { auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'] }] } }, 'auth.tokens[0].repositories: missing'],
+    ['a token with a bad repository', { auth: { tokens: [{ ...token, repositories: ['nope'] }] } }, 'auth.tokens[0].repositories[0]: expected owner/name'],
+    ['an OIDC rule without repositoryId', { auth: { githubOidc: { audience: 'a', jwksFile: '/x', allow: [{ repository: 'o/r', identities: ['*'], environments: ['*'] }] } } }, 'auth.githubOidc.allow[0].repositoryId: missing'],
+    ['an OIDC rule with a non-numeric repositoryId', { auth: { githubOidc: { audience: 'a', jwksFile: '/x', allow: [{ repository: 'o/r', repositoryId: 'o/r', identities: ['*'], environments: ['*'] }] } } }, "auth.githubOidc.allow[0].repositoryId: expected GitHub's numeric id"],
+    ['an OIDC rule with a bad workflow ref', { auth: { githubOidc: { audience: 'a', jwksFile: '/x', allow: [{ repository: 'o/r', repositoryId: '1', jobWorkflowRefs: ['pack.yml'], identities: ['*'], environments: ['*'] }] } } }, 'auth.githubOidc.allow[0].jobWorkflowRefs[0]: expected owner/repo/path/to/workflow.yml@ref'],
+    ['an OIDC rule with a non-boolean anyCommit', { auth: { githubOidc: { audience: 'a', jwksFile: '/x', allow: [{ repository: 'o/r', repositoryId: '1', anyCommit: 'yes', identities: ['*'], environments: ['*'] }] } } }, 'auth.githubOidc.allow[0].anyCommit: expected true or false'],
     ['an unknown credentials source', withAuth({ credentials: { source: 'vault' } }), 'credentials.source: expected one of none, imds, chain, static'],
     ['imds without a region', withAuth({ credentials: { source: 'imds' } }), 'credentials.region: expected a non-empty string'],
     ['static without a secret', withAuth({ credentials: { source: 'static', region: 'us-east-1', accessKeyId: 'A' } }), 'credentials.secretAccessKey'],
@@ -101,7 +117,7 @@ describe('loadProxyConfig', () => {
     const dir = await mkdtemp(join(tmpdir(), 'hp-config-'));
     try {
       const good = join(dir, 'proxy.yaml');
-      await writeFile(good, `listen: 127.0.0.1:9000\nauth:\n  tokens:\n    - name: ci\n      sha256: ${TOKEN_SHA256}\n      identities: [api]\n      environments: ['*']\n`);
+      await writeFile(good, `listen: 127.0.0.1:9000\nauth:\n  tokens:\n    - name: ci\n      sha256: ${TOKEN_SHA256}\n      identities: [api]\n      environments: ['*']\n      repositories: '*'\n`);
       expect((await loadProxyConfig(good)).listen.port).toBe(9000);
       const broken = join(dir, 'broken.yaml');
       await writeFile(broken, 'listen: 127.0.0.1:9000\nauth:\n  tokens: [\n');

@@ -43,7 +43,7 @@ beforeAll(async () => {
     {
       listen: '127.0.0.1:0',
       enclave: { url: `unix://${join(world.dir, 'enclave.sock')}` },
-      auth: { tokens: [{ name: 'ci-e2e', sha256: TOKEN_SHA256, identities: ['api-gateway'], environments: ['production'] }] },
+      auth: { tokens: [{ name: 'ci-e2e', sha256: TOKEN_SHA256, identities: ['api-gateway'], environments: ['production'], repositories: '*' }] },
       credentials: { source: 'static', region: 'us-east-1', accessKeyId: world.enclaveCredentials.accessKeyId, secretAccessKey: world.enclaveCredentials.secretAccessKey },
       log: { level: 'debug' },
     },

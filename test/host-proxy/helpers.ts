@@ -11,12 +11,17 @@ export const TOKEN = 'ap_test_token_0123456789abcdef';
 export const TOKEN_SHA256 = createHash('sha256').update(TOKEN).digest('hex');
 export const COMMIT = 'a'.repeat(40);
 
+/** A stable stand-in for GitHub's numeric repository (or owner) id of a name, as a string. */
+export function repoId(name: string): string {
+  return String(parseInt(createHash('sha256').update(name).digest('hex').slice(0, 10), 16) + 1);
+}
+
 /** A validated config with one static token allowed to pack api/dev (overrides merged in). */
 export function testConfig(overrides: Record<string, unknown> = {}, insecureLocal = false): ProxyConfig {
   const doc = {
     listen: '127.0.0.1:0',
     enclave: { url: 'unix:///tmp/unused.sock', concurrency: 1, queueSize: 1 },
-    auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'] }] },
+    auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'], repositories: '*' }] },
     log: { level: 'silent' },
     ...overrides,
   };
@@ -146,6 +151,11 @@ export function githubClaims(repository: string, extra: Record<string, unknown> 
     sub: `repo:${repository}:ref:refs/heads/main`,
     repository,
     repository_owner: repository.split('/')[0],
+    repository_id: repoId(repository),
+    repository_owner_id: repoId(repository.split('/')[0]!),
+    event_name: 'push',
+    sha: COMMIT,
+    job_workflow_ref: `${repository}/.github/workflows/pack.yml@refs/heads/main`,
     ref: 'refs/heads/main',
     actor: 'octocat',
     run_id: '1',

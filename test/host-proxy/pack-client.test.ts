@@ -15,7 +15,7 @@ import { buildServer } from '../../host-proxy/server.js';
 import { packEndpoint, runPackClient, type PackClientOptions } from '../../host-proxy/client/pack-client.js';
 import type { PackRequest } from '../../enclave-app/protocol.js';
 import { digests } from '../../enclave-app/pack/pipeline.js';
-import { FakeEnclave, TOKEN, TOKEN_SHA256, fakeArtifact, githubClaims, oidcKit, testConfig } from './helpers.js';
+import { FakeEnclave, TOKEN, TOKEN_SHA256, fakeArtifact, githubClaims, oidcKit, repoId, testConfig } from './helpers.js';
 import { FILES, git, makeClefRepo } from './clef-repo.js';
 
 let dir: string;
@@ -157,7 +157,7 @@ describe('pack client: inputs and outputs', () => {
   });
 
   it('skips scoped cells missing at HEAD (as clef pack does) and says so', async () => {
-    const url = await startProxy({ auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['*'] }] } });
+    const url = await startProxy({ auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['*'], repositories: '*' }] } });
     const progress: string[] = [];
     await runPackClient(base(url, { environment: 'production' }), { env: {}, progress: (l) => progress.push(l) });
     const sent = enclave.calls.find((c) => c.type === 'pack')?.body as PackRequest;
@@ -352,8 +352,8 @@ describe('pack client: GitHub Actions OIDC', () => {
     await writeFile(jwksFile, JSON.stringify(kit.jwks));
     const url = await startProxy({
       auth: {
-        tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'] }],
-        githubOidc: { audience: 'attested-pack', jwksFile, allow: [{ repository: 'org/repo', identities: ['api'], environments: ['dev'] }] },
+        tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'], repositories: '*' }],
+        githubOidc: { audience: 'attested-pack', jwksFile, allow: [{ repository: 'org/repo', repositoryId: repoId('org/repo'), identities: ['api'], environments: ['dev'] }] },
       },
     });
     const seen: Array<{ auth: string | undefined; audience: string | null; apiVersion: string | null }> = [];
@@ -361,7 +361,7 @@ describe('pack client: GitHub Actions OIDC', () => {
       (_b, req, res) => {
         const u = new URL(req.url ?? '/', 'http://x');
         seen.push({ auth: req.headers.authorization, audience: u.searchParams.get('audience'), apiVersion: u.searchParams.get('api-version') });
-        void kit.sign(githubClaims('org/repo')).then((value) => json(res, 200, { value }));
+        void kit.sign(githubClaims('org/repo', { sha: head })).then((value) => json(res, 200, { value }));
       },
     ]);
     const env = { ACTIONS_ID_TOKEN_REQUEST_URL: `${tokenServer.url}/token?api-version=2.0`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runner-request-token', GITHUB_REPOSITORY: 'org/repo' };
