@@ -108,6 +108,12 @@ export interface ProxyConfig {
     requestTimeoutMs: number;
     /** `Retry-After` sent with 503 answers. */
     retryAfterSeconds: number;
+    /** A connection must have sent its complete request headers within this (node `headersTimeout`). */
+    headersTimeoutMs: number;
+    /** …and its complete body within this, counted from the start (node `requestTimeout`). */
+    receiveTimeoutMs: number;
+    /** Open connections at once; more are closed on accept (node `maxConnections`). */
+    maxConnections: number;
   };
   auth: { tokens: TokenRule[]; githubOidc?: GithubOidcConfig };
   credentials: CredentialsConfig;
@@ -318,7 +324,13 @@ export function parseProxyConfig(
     },
     requestTimeoutMs: 1000 * r.int(l.requestTimeoutSeconds, 'limits.requestTimeoutSeconds', 180, 1, 7200),
     retryAfterSeconds: r.int(l.retryAfterSeconds, 'limits.retryAfterSeconds', 5, 1, 3600),
+    headersTimeoutMs: 1000 * r.int(l.headersTimeoutSeconds, 'limits.headersTimeoutSeconds', 10, 1, 600),
+    receiveTimeoutMs: 1000 * r.int(l.receiveTimeoutSeconds, 'limits.receiveTimeoutSeconds', 60, 1, 3600),
+    maxConnections: r.int(l.maxConnections, 'limits.maxConnections', 256, 1, 100_000),
   };
+  if (limits.headersTimeoutMs > limits.receiveTimeoutMs) {
+    r.fail('limits.headersTimeoutSeconds', `expected at most limits.receiveTimeoutSeconds (${limits.receiveTimeoutMs / 1000})`);
+  }
 
   const auth = parseAuth(r, raw.auth);
   const credentials = parseCredentials(r, raw.credentials);
@@ -341,7 +353,7 @@ export function parseProxyConfig(
 
 const TOP_KEYS = ['listen', 'tls', 'enclave', 'limits', 'auth', 'credentials', 'relay', 'signing', 'log'] as const;
 const ENCLAVE_KEYS = ['url', 'concurrency', 'queueSize', 'packTimeoutSeconds', 'attestTimeoutSeconds', 'healthTimeoutSeconds'] as const;
-const LIMITS_KEYS = ['bodyLimitBytes', 'rateLimit', 'requestTimeoutSeconds', 'retryAfterSeconds'] as const;
+const LIMITS_KEYS = ['bodyLimitBytes', 'rateLimit', 'requestTimeoutSeconds', 'retryAfterSeconds', 'headersTimeoutSeconds', 'receiveTimeoutSeconds', 'maxConnections'] as const;
 
 function parseAuth(r: Reader, v: unknown): ProxyConfig['auth'] {
   const a = r.optObject(v, 'auth', ['tokens', 'githubOidc']) ?? {};

@@ -23,7 +23,7 @@ describe('parseProxyConfig', () => {
     const c = parseProxyConfig(withAuth(), { source: 'proxy.yaml' });
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 8443 });
     expect(c.enclave).toEqual({ url: 'vsock://16:5000', concurrency: 2, queueSize: 16, packTimeoutMs: 120_000, attestTimeoutMs: 10_000, healthTimeoutMs: 5000 });
-    expect(c.limits).toEqual({ bodyLimitBytes: 10 * 1024 * 1024, rateLimit: { requestsPerMinute: 60, burst: 10 }, requestTimeoutMs: 180_000, retryAfterSeconds: 5 });
+    expect(c.limits).toEqual({ bodyLimitBytes: 10 * 1024 * 1024, rateLimit: { requestsPerMinute: 60, burst: 10 }, requestTimeoutMs: 180_000, retryAfterSeconds: 5, headersTimeoutMs: 10_000, receiveTimeoutMs: 60_000, maxConnections: 256 });
     expect(c.credentials).toEqual({ source: 'none' });
     expect(c.relay).toBeUndefined();
     expect(c.log.level).toBe('info');
@@ -67,6 +67,8 @@ describe('parseProxyConfig', () => {
     ['a relay to a non-KMS host', withAuth({ relay: { upstream: 'evil.example:443', allowlist: ['evil.example:443'] } }), 'relay.allowlist[0]: evil.example:443 is not an AWS KMS endpoint'],
     ['a relay upstream outside its allowlist', withAuth({ relay: { upstream: 'kms.us-east-1.amazonaws.com:443', allowlist: ['kms.eu-west-1.amazonaws.com:443'] } }), 'relay.upstream: kms.us-east-1.amazonaws.com:443 is not in relay.allowlist'],
     ['a relay to KMS on port 80', withAuth({ relay: { upstream: 'kms.us-east-1.amazonaws.com:80' } }), 'relay.allowlist[0]: kms.us-east-1.amazonaws.com:80 is not an AWS KMS endpoint'],
+    ['a headers timeout longer than the receive timeout', withAuth({ limits: { headersTimeoutSeconds: 30, receiveTimeoutSeconds: 10 } }), 'limits.headersTimeoutSeconds: expected at most limits.receiveTimeoutSeconds (10)'],
+    ['a zero connection cap', withAuth({ limits: { maxConnections: 0 } }), 'limits.maxConnections: expected a number between 1 and 100000, got 0'],
     ['a bad log level', withAuth({ log: { level: 'verbose' } }), 'log.level: expected one of'],
   ];
   for (const [name, doc, message] of bad) {
