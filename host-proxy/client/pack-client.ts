@@ -1,13 +1,14 @@
 /**
  * `attested-pack pack`: the CI side of a pack, as named steps in order —
  * inputs at HEAD → credentials → request with a fresh nonce → send (with the retry policy) →
- * check the answer (nonce, request, artifact hash) → verify the receipt (with measurements) →
+ * check the answer (nonce, request, inputs, artifact hash) → verify the receipt (with measurements) →
  * write artifact and receipt atomically.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { fileDigests } from '../../common/bytes.js';
 import { writeFilesAtomic } from '../../common/fs.js';
 import { UsageError } from '../../common/errors.js';
 import type { SigningMode } from '../../enclave-app/protocol.js';
@@ -127,7 +128,7 @@ export async function runPackClient(options: PackClientOptions, deps: PackClient
 
   const { answer, attempts } = await sendWithRetry(endpoint, JSON.stringify(request), authorization, options, deps, fetchImpl, progress);
   const artifactSha256 = checkAnswer(answer, request);
-  progress(`receipt matches the request (nonce, commit, identity, environment) and the artifact (sha256 ${artifactSha256.slice(0, 16)}…)`);
+  progress(`receipt matches the request (nonce, commit, identity, environment, repository, ${request.files.length + 1} input files) and the artifact (sha256 ${artifactSha256.slice(0, 16)}…)`);
 
   let verified = false;
   if (options.measurements !== undefined) {
@@ -350,14 +351,6 @@ export function checkInputs(inputs: unknown, request: Pick<PackHttpRequest, 'man
     }
   }
   for (const [key, path] of expected) if (!seen.has(key)) fail(`${JSON.stringify(path)} was sent but is not in the receipt`);
-}
-
-/** SHA-256 and git blob id (`git hash-object`) of some bytes, as the receipt states them. */
-function fileDigests(bytes: Uint8Array): { sha256: string; gitBlobId: string } {
-  return {
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    gitBlobId: createHash('sha1').update(`blob ${bytes.byteLength}\0`).update(bytes).digest('hex'),
-  };
 }
 
 /** Step 6: the attestation document chains to the trusted root, has the expected PCRs and binds the claims and our nonce. */
