@@ -1,7 +1,8 @@
 /** proxy.yaml validation: defaults, errors naming the path, environment overrides, auth posture. */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadProxyConfig, parseProxyConfig } from '../../host-proxy/config.js';
 import { TOKEN_SHA256 } from './helpers.js';
@@ -133,5 +134,18 @@ describe('loadProxyConfig', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('README "Host proxy" example', () => {
+  it('parses, with the documented OIDC rule fields, token repositories and connection limits', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Host proxy'));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(block).toBeDefined();
+    const c = parseProxyConfig(parseYaml(block!.replace('<64 hex>', 'a'.repeat(64))), { source: 'README.md' });
+    expect(c.auth.tokens[0]?.repositories).toEqual(['org/secrets']);
+    expect(c.auth.githubOidc?.allow[0]).toMatchObject({ repositoryId: '123456789', repositoryOwnerId: '987654', eventNames: ['push', 'workflow_dispatch'], anyCommit: false });
+    expect(c.limits).toMatchObject({ headersTimeoutMs: 10_000, receiveTimeoutMs: 60_000, maxConnections: 256 });
   });
 });
