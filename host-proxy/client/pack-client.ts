@@ -135,6 +135,8 @@ export async function runPackClient(options: PackClientOptions, deps: PackClient
     await verifyAgainstMeasurements(answer.receipt, nonce, options.measurements, options.roots ?? [], deps.now ?? Date.now);
     verified = true;
     progress(`receipt verified: attestation document, PCRs of ${options.measurements}, claims binding, nonce`);
+  } else {
+    progress('warning: the receipt was NOT verified cryptographically (no --measurements): a hostile proxy could have fabricated it; verify it with verify-receipt before use');
   }
 
   // Both files or neither: a new artifact must never sit next to an old receipt.

@@ -54,6 +54,7 @@ describe('attested-pack pack (built CLI)', () => {
     expect(out).toMatchObject({ ok: true, identity: 'api', environment: 'dev', output: join(repo, '.clef/packed/api/dev.age.json'), verified: false });
     expect(JSON.parse(await readFile(out.receipt, 'utf8')).receiptVersion).toBe(1);
     expect(r.stderr).toContain('attested-pack: read clef.yaml and 2 file(s)');
+    expect(r.stderr).toContain('attested-pack: warning: the receipt was NOT verified cryptographically (no --measurements)');
     expect(r.stderr).not.toContain(TOKEN);
     git(repo, 'clean', '-qfdx');
   });

@@ -85,6 +85,7 @@ describe('end to end through the host proxy', () => {
     expect(receipt.claims.request).toMatchObject({ identity: 'api-gateway', environment: 'production', commit: world.repo.commit, requestedBy: 'ci-e2e' });
     expect(receipt.claims.inputs.map((i) => i.path)).toEqual(expect.arrayContaining(['clef.yaml', 'secrets/payments/production.enc.yaml']));
     expect(progress.join('\n')).toContain('receipt verified');
+    expect(progress.join('\n')).not.toContain('NOT verified');
 
     // Invariant 1 at the proxy: none of the demo secret values reached the proxy's logs (or the artifact).
     const secrets = Object.values(DEMO_SECRETS).flatMap((envs) => Object.values(envs).flatMap((kv) => Object.values(kv)));
