@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../common/errors.js';
+import { VERSION } from '../common/version.js';
 import { processIo, reportError, type CliIo } from '../common/cli-output.js';
 import { runChecks, type VerificationPlan } from './checks.js';
 import { parseDuration } from './duration.js';
@@ -79,6 +80,7 @@ export function buildVerifyReceiptProgram(): Command {
       '\nExit codes: 0 verified, 1 a check failed, 2 usage error or unreadable input.\nChecks without their input are shown as skipped (—), never as passed.',
     )
     .helpOption('-h, --help', 'show this help')
+    .version(VERSION, '-V, --version', 'print the attested-pack version')
     .exitOverride()
     .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
   return program;
