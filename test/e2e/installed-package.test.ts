@@ -138,9 +138,12 @@ describe.skipIf(noGit ?? noNpm)('npm pack → install into an empty prefix → r
     expect(sub.code).toBe(0);
     expect(sub.stdout).toBe(standalone.stdout);
     expect(sub.stdout).toMatch(/^Usage: verify-receipt \[options\] <receipt>/);
-    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-    const row = readme.split('\n').find((l) => l.startsWith('| `verify-receipt RECEIPT'));
-    expect(row, 'the README CLI reference row for verify-receipt').toBeDefined();
+    // The CLI reference row (README.md, or a generated page under docs/).
+    const pages = [join(repoRoot, 'README.md'), ...(existsSync(join(repoRoot, 'docs')) ? readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(repoRoot, 'docs', f)) : [])];
+    const row = pages
+      .flatMap((p) => readFileSync(p, 'utf8').split('\n'))
+      .find((l) => /^\|\s*`(attested-pack )?verify-receipt (RECEIPT|<receipt>)/.test(l));
+    expect(row, 'the CLI reference row for verify-receipt').toBeDefined();
     const flags = [...new Set(row!.match(/--[a-z][a-z0-9-]*/g) ?? [])];
     expect(flags.length).toBeGreaterThan(10);
     for (const flag of flags) expect(sub.stdout, flag).toMatch(new RegExp(`${flag}\\b`));
