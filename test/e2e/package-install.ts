@@ -83,7 +83,7 @@ export async function packStaged(staged: string, dest: string): Promise<PackResu
   const r = await run('npm', ['pack', '--json', '--pack-destination', dest], { cwd: staged });
   if (r.code !== 0) throw new Error(`npm pack failed (${r.code}):\n${r.stderr}`);
   // Lifecycle script output precedes the JSON on stdout.
-  const json = r.stdout.slice(r.stdout.indexOf('[\n'));
+  const json = r.stdout.slice(r.stdout.search(/^\[\s*$/m));
   const [info] = JSON.parse(json) as Array<{ filename: string; files: Array<{ path: string }> }>;
   return { tarball: join(dest, info!.filename), files: info!.files.map((f) => f.path).sort() };
 }
