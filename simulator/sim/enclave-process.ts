@@ -171,8 +171,8 @@ export async function startEnclaveProcess(o: EnclaveProcessOptions): Promise<Enc
     child.kill('SIGKILL');
   };
   process.once('exit', onExit);
-  await writeFileAtomic(o.pidPath, `${pid}\n`);
-
+  // Listen for the exit before any await: a child that dies at once (a crashing bundle) must not
+  // exit unobserved while the pid file is written, or nothing would ever settle `exited`.
   let running = true;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -181,6 +181,7 @@ export async function startEnclaveProcess(o: EnclaveProcessOptions): Promise<Enc
       resolve({ code, signal });
     });
   });
+  await writeFileAtomic(o.pidPath, `${pid}\n`);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 5000): Promise<void> => {
