@@ -152,7 +152,7 @@ describe('pack pipeline against the KMS simulator and the simulated NSM', () => 
   });
 
   it('wraps only for the envelopes the enclave was told to: a clef.yaml naming another target is refused before any decryption', async () => {
-    const targets = { kmsKeys: [world.keys.wrap], ageRecipients: [] as string[] };
+    const targets = new Map([['api-gateway/production', { kind: 'kms' as const, keyArn: world.keys.wrap }]]);
     const before = (await auditEvents()).filter((e) => e.eventName === 'Decrypt').length;
     // The age identity's envelope is not on the list.
     await expect(runPack(await world.request('worker', 'dev'), ports({ wrapTargets: targets }))).rejects.toMatchObject({
