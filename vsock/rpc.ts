@@ -586,7 +586,9 @@ export function serveRpc(stream: Duplex, handlers: Readonly<Record<string, RpcHa
       abort(err);
       return;
     }
-    if (version === 0 && options.maxHelloFrameBytes !== undefined && decoder.bufferedBytes > options.maxHelloFrameBytes + 4) {
+    // Until a hello has arrived (answered, or queued in this very chunk), only a hello-sized frame may be pending.
+    const beforeHello = version === 0 && !queue.some((m) => m.type === 'hello');
+    if (beforeHello && options.maxHelloFrameBytes !== undefined && decoder.bufferedBytes > options.maxHelloFrameBytes + 4) {
       abort(new RpcError('RPC_LIMIT', `a frame larger than ${options.maxHelloFrameBytes} bytes before hello`, { category: 'input', details: { bytes: decoder.bufferedBytes } }));
       return;
     }
