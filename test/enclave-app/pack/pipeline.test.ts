@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DecryptCommand, EncryptCommand } from '@aws-sdk/client-kms';
 import { Decrypter } from 'age-encryption';
+import { parseSourceKeyFlags } from '../../../enclave-app/pack/policy.js';
 import { runPack, type PackPorts } from '../../../enclave-app/pack/pipeline.js';
 import { RecipientKeyRing } from '../../../enclave-app/pack/recipient-keys.js';
 import { createSealedKey, unsealSigningKey, parseSealedKeyFile } from '../../../enclave-app/pack/sealed-key.js';
@@ -178,6 +179,17 @@ describe('pack pipeline against the KMS simulator and the simulated NSM', () => 
     expect(isAttestedPackError(err) && err.code).toBe('PACK_SOURCE_KEY_REFUSED');
     expect((err as Error).message).toContain(world.keys.source);
     const ok = await runPack(await world.request('api-gateway', 'production'), ports({ sourceKeys: [world.keys.source] }));
+    expect(ok.receipt.byteLength).toBeGreaterThan(0);
+  });
+
+  it('source keys pinned per identity/environment: a cell without its own (or a global) key is refused before any KMS call', async () => {
+    const perCell = parseSourceKeyFlags([`api-gateway/production=${world.keys.source}`])!;
+    const before = (await auditEvents()).length;
+    const err = await runPack(await world.request('worker', 'dev'), ports({ sourceKeys: perCell })).catch((e: unknown) => e);
+    expect(isAttestedPackError(err) && err.code).toBe('PACK_SOURCE_KEY_REFUSED');
+    expect((err as Error).message).toContain('worker/dev');
+    expect((await auditEvents()).length).toBe(before);
+    const ok = await runPack(await world.request('api-gateway', 'production'), ports({ sourceKeys: perCell }));
     expect(ok.receipt.byteLength).toBeGreaterThan(0);
   });
 
