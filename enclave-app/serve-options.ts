@@ -21,6 +21,7 @@ export interface ServeFlags {
   envelope: string[];
   anyWrapTarget?: boolean;
   sourceKey: string[];
+  manifestSha256: string[];
   /** Removed flags (flat lists let the host move secrets between identities); refused with a hint. */
   wrapKey?: string[];
   wrapAgeRecipient?: string[];
@@ -47,6 +48,7 @@ export function addServeOptions(cmd: Command): Command {
     .option('--parent-cid <cid>', 'vsock CID of the parent instance (real mode)', '3')
     .option('--envelope <identity/environment=target>', 'the one envelope IDENTITY/ENVIRONMENT artifacts may have: a KMS key/ ARN or age recipients (age1…,age1…) (repeatable; anything else is refused)', collect, [])
     .option('--source-key <[identity/environment=]arn>', 'KMS key/ ARN SOPS files may be encrypted under, for every cell or for one (repeatable; default: any key KMS lets the image use)', collect, [])
+    .option('--manifest-sha256 <hex>', 'SHA-256 of a clef.yaml the enclave packs from (repeatable; default: any clef.yaml — the host then chooses each cell\'s namespaces and files)', collect, [])
     .option('--signing-kms-key <arn>', 'KMS key/ ARN (ECC_NIST_P256) for the `kms` signing mode (proves the key, not the enclave)')
     .option('--seal-key <arn>', 'KMS key/ ARN the sealed Ed25519 signing key is sealed under (the only one `unseal` accepts)')
     .option('--signer-public-key <base64>', 'SPKI (base64, as `sealed-key create` prints) of the only sealed signing key `unseal` accepts')

@@ -11,7 +11,7 @@ import { UsageError } from '../common/errors.js';
 import { parseMeasurements } from '../common/measurements.js';
 import { parseIntFlag } from '../common/cli-output.js';
 import { startEnclaveServer, type EnclaveLogEvent, type EnclaveServer, type SealedKeyPin } from './server.js';
-import { parseEnvelopeFlags, parseSourceKeyFlags, requireKeyArn, type SourceKeyPolicy } from './pack/policy.js';
+import { parseEnvelopeFlags, parseManifestPins, parseSourceKeyFlags, requireKeyArn, type SourceKeyPolicy } from './pack/policy.js';
 import { KmsConnection } from './kms/client.js';
 import type { AttestPort, WrapTargets } from './pack/pipeline.js';
 import { VERSION } from '../common/version.js';
@@ -23,6 +23,7 @@ export type { ServeFlags } from './serve-options.js';
 export interface ServeConfig {
   wrapTargets: WrapTargets;
   sourceKeys?: SourceKeyPolicy;
+  manifestSha256?: readonly string[];
   signingKmsKey?: string;
   sealedKeyPin?: SealedKeyPin;
 }
@@ -43,6 +44,7 @@ export function serveConfigFromFlags(flags: ServeFlags): ServeConfig {
     });
   }
   const sourceKeys = parseSourceKeyFlags(flags.sourceKey);
+  const manifestSha256 = parseManifestPins(flags.manifestSha256 ?? []);
   if ((flags.sealKey === undefined) !== (flags.signerPublicKey === undefined)) {
     throw new UsageError('--seal-key and --signer-public-key go together (the key the signing key is sealed under, and the public half of the only signing key accepted)');
   }
@@ -53,6 +55,7 @@ export function serveConfigFromFlags(flags: ServeFlags): ServeConfig {
   return {
     wrapTargets: envelopes.size > 0 ? envelopes : 'any',
     ...(sourceKeys ? { sourceKeys } : {}),
+    ...(manifestSha256 ? { manifestSha256 } : {}),
     ...(signingKmsKey ? { signingKmsKey } : {}),
     ...(sealedKeyPin ? { sealedKeyPin } : {}),
   };
@@ -118,6 +121,7 @@ export async function startFromFlags(flags: ServeFlags, log: (e: EnclaveLogEvent
     limits: { maxConnections: parseIntFlag('--max-connections', flags.maxConnections, 1, 4096) },
     wrapTargets: config.wrapTargets,
     ...(config.sourceKeys ? { sourceKeys: config.sourceKeys } : {}),
+    ...(config.manifestSha256 ? { manifestSha256: config.manifestSha256 } : {}),
     log,
   });
 }

@@ -38,6 +38,8 @@ export interface EnclaveServerOptions {
   wrapTargets?: WrapTargets;
   /** KMS keys SOPS files may be encrypted under, for every cell or per cell (default: any). */
   sourceKeys?: SourceKeyPolicy | readonly string[];
+  /** SHA-256 of the only clef.yaml contents accepted (`--manifest-sha256`; default: any). */
+  manifestSha256?: readonly string[];
   /** Credentials used when a request forwards none (simulation only). */
   defaultCredentials?: ForwardedCredentials;
   now?: () => number;
@@ -155,6 +157,7 @@ export async function startEnclaveServer(options: EnclaveServerOptions): Promise
             publicKeyCache,
             ...(options.wrapTargets ? { wrapTargets: options.wrapTargets } : {}),
             ...(options.sourceKeys ? { sourceKeys: options.sourceKeys } : {}),
+            ...(options.manifestSha256 ? { manifestSha256: options.manifestSha256 } : {}),
           }),
         );
         log({ level: 'info', event: 'pack.ok', ms: now() - started });

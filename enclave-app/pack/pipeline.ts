@@ -37,7 +37,7 @@ import type { RecipientKeyRing } from './recipient-keys.js';
 import { PackError } from './errors.js';
 import { toNamespaceValues } from './sops-to-clef.js';
 import { validatePackRequest } from './validate.js';
-import { cellName, checkEnvelope, checkSourceKeys, sourceKeysFor, type EnvelopePolicy, type SourceKeyPolicy } from './policy.js';
+import { cellName, checkEnvelope, checkManifest, checkSourceKeys, sourceKeysFor, type EnvelopePolicy, type SourceKeyPolicy } from './policy.js';
 
 /** A full KMS key or alias ARN, as receipts record them. */
 const KMS_KEY_ARN = /^arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(?:key|alias)\/[A-Za-z0-9/_+=.@-]+$/;
@@ -84,6 +84,8 @@ export interface PackPorts {
    * owns and have its own values packed, or feed another environment's files to this cell.
    */
   sourceKeys?: SourceKeyPolicy | readonly string[];
+  /** SHA-256 (hex) of the only clef.yaml contents accepted (absent: any; policy.ts checkManifest). */
+  manifestSha256?: readonly string[];
 }
 
 /** The artifact envelopes the enclave is allowed to produce: identity/environment → envelope. */
@@ -101,6 +103,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
 
   // 2. clef.yaml → the scope: which cells to read and how to wrap the artifact.
   // Cell paths in clef.yaml are relative to its directory; request and receipt paths are repo-relative.
+  checkManifest(request.manifest.content, ports.manifestSha256);
   const manifest = parseManifest(request.manifest.content);
   const manifestDir = posix.dirname(request.manifest.path);
   const repoPath = (cellPath: string): string => (manifestDir === '.' ? cellPath : posix.join(manifestDir, cellPath));

@@ -10,12 +10,14 @@
  *   --envelope worker/dev=age1…[,age1…]
  *   --source-key api-gateway/production=arn:aws:kms:us-east-1:111122223333:key/…   (this cell only)
  *   --source-key arn:aws:kms:us-east-1:111122223333:key/…                          (every cell)
+ *   --manifest-sha256 <64 hex>        (optional: the only clef.yaml contents accepted, repeatable)
  * Keys are `key/` ARNs only: an alias can be repointed (kms:UpdateAlias) after the image is built.
  */
 import { checkAgeRecipient } from '../clef/age-recipient.js';
 import { parseAwsKmsArn } from '../clef/aws-arn.js';
 import type { PackScope } from '../clef/index.js';
 import { UsageError } from '../../common/errors.js';
+import { createHash } from 'node:crypto';
 import { PackError } from './errors.js';
 
 /** A KMS key named by its `key/` ARN (never an alias), as the policy and receipts record it. */
@@ -174,5 +176,33 @@ export function checkSourceKeys(
         },
       );
     }
+  }
+}
+
+/** Parses `--manifest-sha256 HEX` flags (SHA-256 of the exact clef.yaml bytes, lower-case hex). */
+export function parseManifestPins(flags: readonly string[]): readonly string[] | undefined {
+  if (flags.length === 0) return undefined;
+  for (const f of flags) {
+    if (!/^[0-9a-f]{64}$/.test(f)) {
+      throw new UsageError(`--manifest-sha256 ${JSON.stringify(f.slice(0, 80))}: expected 64 lower-case hex digits`, { hint: 'sha256sum clef.yaml' });
+    }
+  }
+  return [...new Set(flags)];
+}
+
+/**
+ * Refuses a clef.yaml whose bytes are not one the image pins (PACK_MANIFEST_REFUSED), before it is
+ * even parsed. With a pin the host chooses nothing of the scope: not the namespaces an identity
+ * reads, not the files a cell points at, not the envelopes. Absent: any clef.yaml (the envelope and
+ * source-key pins still hold, and the receipt records the manifest's hash).
+ */
+export function checkManifest(content: Uint8Array, pins: readonly string[] | undefined): void {
+  if (pins === undefined) return;
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  if (!pins.includes(sha256)) {
+    throw new PackError('PACK_MANIFEST_REFUSED', `clef.yaml (sha256 ${sha256}) is not a manifest this enclave packs from`, {
+      hint: 'the image pins its clef.yaml by --manifest-sha256: pack from that commit, or rebuild the image with the new hash',
+      details: { sha256, refused: 'manifest' },
+    });
   }
 }

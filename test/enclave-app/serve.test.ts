@@ -36,6 +36,7 @@ describe('enclave serve flags', () => {
       [['--envelope', `a/dev=${KEY}`, '--source-key', 'arn:aws:kms:us-east-1:111122223333:alias/src'], '--source-key'],
       [['--envelope', `a/dev=${KEY}`, '--source-key', 'a/dev=arn:aws:kms:us-east-1:111122223333:alias/src'], '--source-key a/dev'],
       [['--envelope', `a/dev=${KEY}`, '--seal-key', KEY], '--signer-public-key'],
+      [['--envelope', `a/dev=${KEY}`, '--manifest-sha256', 'ABC'], '--manifest-sha256'],
       [['--envelope', `a/dev=${KEY}`, '--seal-key', KEY, '--signer-public-key', 'bm90IGEga2V5'], 'Ed25519'],
     ];
     for (const [args, says] of cases) {

@@ -193,6 +193,22 @@ describe('pack pipeline against the KMS simulator and the simulated NSM', () => 
     expect(ok.receipt.byteLength).toBeGreaterThan(0);
   });
 
+  it('a pinned clef.yaml (--manifest-sha256): a host widening worker/dev to payments is refused before any KMS call', async () => {
+    const genuine = await world.request('worker', 'dev');
+    const pin = [createHash('sha256').update(genuine.manifest.content).digest('hex')];
+    // Without the pin the envelope check alone cannot tell: worker/dev keeps its own envelope.
+    const widened = await world.request('worker', 'dev');
+    const text = Buffer.from(widened.manifest.content).toString('utf8').replace('    namespaces: [auth]\n', '    namespaces: [payments, auth]\n');
+    expect(text).toContain('namespaces: [payments, auth]\n    pack_only: true\n    environments:\n      dev: {recipient:');
+    widened.manifest.content = new Uint8Array(Buffer.from(text));
+    const before = (await auditEvents()).length;
+    const err = await runPack(widened, ports({ manifestSha256: pin })).catch((e: unknown) => e);
+    expect(isAttestedPackError(err) && err.code).toBe('PACK_MANIFEST_REFUSED');
+    expect((await auditEvents()).length).toBe(before);
+    const ok = await runPack(genuine, ports({ manifestSha256: pin }));
+    expect(parseReceipt(Buffer.from(ok.receipt).toString('utf8')).claims.inputs[0]!.sha256).toBe(pin[0]);
+  });
+
   it('fails with KMS_ACCESS_DENIED naming the key when the enclave image differs from the policy', async () => {
     const req = await world.request('api-gateway', 'production');
     const err = await runPack(req, ports({ nsm: world.nsmFor(randomMeasurements()) })).catch((e: unknown) => e);
