@@ -259,6 +259,7 @@ export async function startEnclaveServer(options: EnclaveServerOptions): Promise
       idleTimeoutMs: limits.idleTimeoutMs,
       maxHelloFrameBytes: limits.maxHelloFrameBytes,
       budget,
+      onAbort: (code) => log({ level: 'warn', event: 'connection.closed', code, connections: connections.size, bufferedBytes: budget.used }),
     });
     connections.add(conn);
     void conn.closed.then(() => connections.delete(conn));

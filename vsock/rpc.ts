@@ -368,6 +368,8 @@ export interface ServeRpcOptions extends FrameOptions {
   maxHelloFrameBytes?: number;
   /** A byte budget shared by the connections of one server: bytes of unfinished frames they hold, in total. */
   budget?: RpcByteBudget;
+  /** Told the code when the server drops this connection for a protocol error, a limit or a timeout (for logs; never payload). */
+  onAbort?: (code: string) => void;
 }
 
 /** Bytes of unfinished frames held by all connections of a server, against one cap. */
@@ -446,6 +448,11 @@ export function serveRpc(stream: Duplex, handlers: Readonly<Record<string, RpcHa
   const abort = (err: unknown): void => {
     if (done) return;
     const body = errorBodyOf(err instanceof FrameError || err instanceof RpcError ? err : new RpcError('RPC_PROTOCOL', 'protocol violation'));
+    try {
+      options.onAbort?.(body.code);
+    } catch {
+      // a logger's failure must not keep a bad connection open
+    }
     void send({ v: version || Math.max(...versions), id: 0, type: 'error', body }).finally(() => {
       // Flush the error, then drop the connection: nothing more will be read from it.
       stream.end(() => stream.destroy());

@@ -30,6 +30,8 @@ let sealedKey: SealedSigningKey;
 let ageRecipient: string;
 /** Every KMS call the simulator saw (any principal, any operation). */
 const kmsCalls: string[] = [];
+/** The enclave's log events (names and codes only). */
+const logs: Array<{ event: string; code?: string }> = [];
 
 beforeAll(async () => {
   world = await createWorld();
@@ -52,6 +54,7 @@ beforeAll(async () => {
     sourceKeys: parseSourceKeyFlags([world.keys.source]),
     sealedKeyPin: { sealKeyArn: sealedKey.kmsKeyId, publicKeySpki: sealedKey.publicKey },
     limits: { maxConnections: 8, helloTimeoutMs: 400, idleTimeoutMs: 1500, maxHelloFrameBytes: 4096, maxBufferedBytes: 2 * 1024 * 1024 },
+    log: (e) => logs.push(e),
   });
   world.sim.audit.onEvent((e) => {
     kmsCalls.push(e.eventName);
@@ -334,5 +337,14 @@ describe('5. bounded connections to the enclave', () => {
     await Promise.all(held.map((h) => h.closed));
     await new Promise((r) => setTimeout(r, 50));
     expect((await send<{ status: string }>('health', {})).status).toBe('ok');
+  });
+
+  it('every dropped or refused connection is logged by event and code, nothing more', () => {
+    const events = logs.filter((e) => e.event.startsWith('connection.'));
+    expect(events.map((e) => `${e.event}:${e.code}`)).toEqual(
+      expect.arrayContaining(['connection.closed:RPC_LIMIT', 'connection.closed:RPC_TIMEOUT', 'connection.refused:RPC_LIMIT']),
+    );
+    for (const e of events) expect(Object.keys(e).sort()).toEqual(expect.arrayContaining(['code', 'event', 'level']));
+    expect(JSON.stringify(logs)).not.toContain(DEMO_SECRETS.auth!.production!.JWT_SECRET!);
   });
 });
