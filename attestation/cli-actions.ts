@@ -11,6 +11,7 @@ import { readDocumentFile } from './document-input.js';
 import { processIo, parseIntFlag } from '../common/cli-output.js';
 import { fromHex, toHex } from '../common/bytes.js';
 import { parseMeasurements } from '../common/measurements.js';
+import { parseDuration } from '../common/duration.js';
 import { decodeCoseSign1 } from './cose.js';
 import { parseAttestationPayload, type AttestationPayload } from './payload.js';
 import { awsNitroRootG1, pemToDerList, trustedRootFromDer, type TrustedRoot } from './roots.js';
@@ -178,7 +179,7 @@ function verifiedJson(v: VerifiedAttestation): Record<string, unknown> {
 export async function verifyCommand(file: string, opts: Record<string, unknown>): Promise<number> {
   const expectedPcrs = await expectedPcrsFrom(opts);
   const trustedRoots = await rootsFrom(opts);
-  const maxAgeMs = opts.maxAge === undefined ? undefined : parseIntFlag('--max-age', String(opts.maxAge), 0) * 1000;
+  const maxAgeMs = opts.maxAge === undefined ? undefined : parseDuration(String(opts.maxAge));
   const expectedNonce = hexFlag('--nonce', opts.nonce);
   const expectedUserData = hexFlag('--user-data', opts.userData);
   const bytes = await readDocumentFile(file);

@@ -26,7 +26,7 @@ import { resolvePackScope, type PackScope } from '../enclave-app/clef/scope.js';
 import type { ClefManifest } from '../enclave-app/clef/manifest-types.js';
 import { verifyArtifact } from '../enclave-app/clef/verify.js';
 import type { VerifyKey } from '../enclave-app/clef/verify-key.js';
-import { formatDuration } from './duration.js';
+import { formatDuration } from '../common/duration.js';
 import type { GitRepo } from './git.js';
 import { makeReport, type CheckResult, type ReceiptSummary, type VerificationReport } from './report.js';
 

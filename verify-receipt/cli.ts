@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../common/errors.js';
 import { processIo, reportError, type CliIo } from '../common/cli-output.js';
 import { runChecks, type VerificationPlan } from './checks.js';
-import { parseDuration } from './duration.js';
+import { DURATION_FORMS, parseDuration } from '../common/duration.js';
 import { GitRepo } from './git.js';
 import {
   PCR_FLAG_INDICES,
@@ -69,7 +69,7 @@ export function buildVerifyReceiptProgram(): Command {
     .option('--commit <sha>', 'the commit the receipt must be for')
     .option('--expect-key <arn>', 'a KMS key ARN or age recipient the pack may use (repeatable); default: what clef.yaml names', collect)
     .option('--nonce <hex>', 'the nonce you sent with the pack request')
-    .option('--max-age <duration>', 'reject receipts attested longer ago than this (30s, 15m, 1h, 7d, PT1H)')
+    .option('--max-age <duration>', `reject receipts attested longer ago than this (${DURATION_FORMS})`)
     .option('--at <iso>', 'the clock for --max-age and the age shown (default: now)')
     .option('--allow-debug', 'accept documents from debug-mode enclaves (PCR0/1/2 all zero)')
     .option('--root <pem>', 'trust this root certificate instead of the AWS Nitro root G1 (repeatable; e.g. the simulator root)', collect)

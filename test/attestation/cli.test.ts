@@ -170,6 +170,23 @@ describe('attestation verify', () => {
     expect(stale.stderr).toContain('error [ATTESTATION_STALE]');
   });
 
+  it('--max-age takes the same durations as verify-receipt (one shared parser)', async () => {
+    const twoMinutesLater = new Date(prod.timestamp_ms + 120_000).toISOString();
+    const runs = await cliAll(
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', '1m', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', 'PT1M', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', '1h', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', 'P1D', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', '3m', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', '1 month', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', 'P1M', ...pcrFlags],
+    );
+    expect(runs.map((r) => r.code)).toEqual([1, 1, 0, 0, 0, 2, 2]);
+    expect(runs[0].stderr).toContain('error [ATTESTATION_STALE]');
+    expect(runs[5].stderr).toContain('error [USAGE]: --max-age "1 month" is not a duration');
+    expect(runs[6].stderr).toContain('years and months have no fixed length');
+  });
+
   it('--root replaces the pinned AWS root (simulated documents)', async () => {
     const flags = ['--pcr0', SIM_PCRS[0], '--pcr1', SIM_PCRS[1], '--pcr2', SIM_PCRS[2]];
     const [withRoot, withoutRoot, genuineUnderSim] = await cliAll(
