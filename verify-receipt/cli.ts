@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../common/errors.js';
 import { processIo, reportError, type CliIo } from '../common/cli-output.js';
+import { isHelpOrVersionExit, usageErrorFromCommander, wantsJson } from '../common/cli-usage.js';
 import { runChecks, type VerificationPlan } from './checks.js';
 import { DURATION_FORMS, parseDuration } from '../common/duration.js';
 import { GitRepo } from './git.js';
@@ -87,7 +88,7 @@ export function buildVerifyReceiptProgram(): Command {
 /** Runs verify-receipt on `argv` (without node and script) and returns the exit code. */
 export async function runVerifyReceipt(argv: readonly string[], env: VerifyReceiptEnv = {}): Promise<number> {
   const io = env.io ?? processIo;
-  const json = argv.includes('--json');
+  const json = wantsJson(argv);
   const program = buildVerifyReceiptProgram();
   let helpText = '';
   program.configureOutput({ writeOut: (t) => (helpText += t), writeErr: () => undefined });
@@ -95,11 +96,11 @@ export async function runVerifyReceipt(argv: readonly string[], env: VerifyRecei
     program.parse([...argv], { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') {
+      if (isHelpOrVersionExit(err)) {
         io.stdout(helpText);
         return 0;
       }
-      return reportError(new UsageError(err.message.replace(/^error: /, ''), { hint: 'run verify-receipt --help' }), json, io);
+      return reportError(usageErrorFromCommander(err, 'verify-receipt'), json, io);
     }
     return reportError(err, json, io);
   }
