@@ -173,6 +173,12 @@ export function packEndpoint(proxy: string, allowHttp: boolean): URL {
   return new URL('v1/pack', base);
 }
 
+/**
+ * With `--measurements`, the receipt's attestation document must be at most this old when it
+ * arrives (it was made for this request moments ago; listed in docs/reference.md).
+ */
+export const PACK_RECEIPT_MAX_AGE_MS = 15 * 60_000;
+
 /** Step 3: the Authorization header, or undefined for an unauthenticated local proxy. */
 async function bearerFor(options: PackClientOptions, env: NodeJS.ProcessEnv, fetchImpl: typeof fetch): Promise<string | undefined> {
   if (options.token !== undefined) return `Bearer ${options.token}`;
@@ -339,5 +345,5 @@ async function verifyAgainstMeasurements(receipt: Record<string, unknown>, nonce
   const expectedPcrs: Record<number, string> = { 0: m.PCR0, 1: m.PCR1, 2: m.PCR2 };
   if (m.PCR8 !== undefined) expectedPcrs[8] = m.PCR8;
   const trustedRoots = rootPaths.length === 0 ? [awsNitroRootG1()] : await Promise.all(rootPaths.map(async (p) => trustedRootFromPem(await readText(p, '--root'))));
-  await verifyReceipt(receipt, { trustedRoots, at: now(), expectedPcrs, expectedNonce: nonce, maxAgeMs: 15 * 60_000 });
+  await verifyReceipt(receipt, { trustedRoots, at: now(), expectedPcrs, expectedNonce: nonce, maxAgeMs: PACK_RECEIPT_MAX_AGE_MS });
 }
