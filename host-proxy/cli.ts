@@ -44,7 +44,7 @@ export function registerHostProxyCommands(program: Command): void {
   program
     .command('host-proxy')
     .description('run the host proxy: the HTTPS API CI calls, the enclave link and the KMS relay')
-    .option('--config <file>', 'proxy.yaml (see README "Host proxy"); environment overrides ATTESTED_PACK_PROXY_* apply on top')
+    .option('--config <file>', 'proxy.yaml (every key and default: docs/reference.md#host-proxy-configuration); environment overrides ATTESTED_PACK_PROXY_* apply on top')
     .option('--insecure-local', 'allow running without authentication, on a loopback address only')
     .option('--json', 'print the listening address as JSON')
     .action(async (flags: HostProxyFlags) => {
@@ -87,7 +87,7 @@ export function registerHostProxyCommands(program: Command): void {
     .option('--ttl <seconds>', `artifact lifetime in seconds (sets expiresAt; at most ${PACK_LIMITS.maxTtlSeconds}, one year)`)
     .option('--allow-dirty', 'pack HEAD even if tracked files have uncommitted changes')
     .option('--repository <owner/name>', 'repository named in the receipt (default: GITHUB_REPOSITORY, else the origin remote)')
-    .option('--retries <n>', 'retries on 503/429/connection refused (see README "Retry policy")', '4')
+    .option('--retries <n>', 'retries on 503, 429 and connection or DNS failures before any answer (docs/reference.md#pack-client-retry-policy)', '4')
     .option('--timeout <seconds>', 'per-attempt deadline', '300')
     .option('--allow-http', 'allow a plain-http proxy URL that is not loopback')
     .option('--json', 'print the result as JSON')

@@ -120,7 +120,7 @@ class Reader {
     const from = this.overridden.get(path);
     const where = from === undefined ? path : `${path} (from ${from})`;
     throw new ConfigError('PROXY_CONFIG_INVALID', `${where}: ${message} (in ${this.source})`, {
-      hint: hint ?? 'fix the value; docs/reference.md ("Host proxy configuration") lists every key, its default and bounds',
+      hint: hint ?? 'fix the value; docs/reference.md#host-proxy-configuration lists every key, its default and bounds',
       details: { path, source: from ?? this.source },
     });
   }

@@ -4,7 +4,7 @@
  * one fixed upstream, `kms.<region>.amazonaws.com:443`. TLS runs end to end between the
  * enclave and KMS: the relay (like the rest of the parent) sees only ciphertext. One fixed
  * upstream per listener and an allowlist checked at start — the contract of AWS's vsock-proxy,
- * which can be run instead (README "KMS relay").
+ * which can be run instead (README "Host proxy").
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
