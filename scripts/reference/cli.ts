@@ -4,9 +4,25 @@
  * after their help. Nothing here lists commands by hand, so new commands appear on regeneration.
  */
 import type { EventEmitter } from 'node:events';
+import { homedir, tmpdir } from 'node:os';
 import type { Argument, Command, Option } from 'commander';
 
-const esc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/**
+ * Text that may hold this machine's paths (a default computed from the working directory or
+ * the home directory) made portable, so the reference is the same on every machine.
+ */
+function portable(s: string): string {
+  const places: Array<[string, string]> = [
+    [process.cwd(), '<cwd>'],
+    [homedir(), '~'],
+    [tmpdir(), '<tmp>'],
+  ];
+  let out = s;
+  for (const [path, name] of places) if (path.length > 1) out = out.split(path).join(name);
+  return out;
+}
+
+const esc = (s: string): string => portable(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 /** `attested-pack attestation verify` for a command. */
 export function fullName(cmd: Command): string {
@@ -21,10 +37,10 @@ export function allCommands(root: Command): Command[] {
 }
 
 function defaultText(o: Option): string {
-  if (o.defaultValueDescription) return o.defaultValueDescription;
+  if (o.defaultValueDescription) return esc(o.defaultValueDescription);
   const d: unknown = o.defaultValue;
   if (d === undefined || (Array.isArray(d) && d.length === 0) || d === false) return '';
-  return `\`${typeof d === 'string' ? d : JSON.stringify(d)}\``;
+  return `\`${esc(typeof d === 'string' ? d : JSON.stringify(d))}\``;
 }
 
 /** Text registered with `addHelpText(position, …)` for a command, as commander would print it. */
@@ -55,7 +71,7 @@ export function renderCommand(cmd: Command): string {
   const lines = [`### \`${fullName(cmd)}\``, ''];
   if (cmd.description()) lines.push(esc(cmd.description()), '');
   lines.push('```', `${fullName(cmd)} ${cmd.usage()}`.trim(), '```', '');
-  const before = helpText(cmd, 'beforeHelp');
+  const before = portable(helpText(cmd, 'beforeHelp'));
   if (before) lines.push(before, '');
   if (cmd.commands.length > 0) {
     lines.push('| command | what it does |', '|---|---|');
@@ -68,7 +84,7 @@ export function renderCommand(cmd: Command): string {
   if (visibleOptions.length > 0) {
     lines.push('| option | description | default |', '|---|---|---|', ...visibleOptions.map(optionRow), '');
   }
-  const after = helpText(cmd, 'afterHelp');
+  const after = portable(helpText(cmd, 'afterHelp'));
   if (after) lines.push(after.split('\n').map((l) => l.trimEnd()).join('  \n'), '');
   return lines.join('\n');
 }
