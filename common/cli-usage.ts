@@ -36,10 +36,18 @@ export function commandPath(program: Command, argv: readonly string[]): string {
   return names.join(' ');
 }
 
-/** A commander parse error as a UsageError: its message without `error: `, and where to look. */
+/**
+ * A commander parse error as a UsageError: one line of cause (its message without `error: `),
+ * and a hint with commander's suggestion (`(Did you mean pack?)`) and where to look.
+ */
 export function usageErrorFromCommander(err: CommanderError, path: string): UsageError {
-  const message = err.message.replace(/^error: /, '').trim();
-  return new UsageError(message, { hint: `run \`${path} --help\` for the commands and options`, details: { commander: err.code } });
+  const [first = '', ...rest] = err.message.replace(/^error: /, '').trim().split('\n');
+  const suggestion = rest.map((l) => /^\(?(Did you mean [^)]*?)\)?$/.exec(l.trim())?.[1]).find((x) => x !== undefined);
+  const where = `run \`${path} --help\` for the commands and options`;
+  return new UsageError(first.trim(), {
+    hint: suggestion ? `${suggestion.replace(/^Did/, 'did')} Or ${where}` : where,
+    details: { commander: err.code },
+  });
 }
 
 /** True when the user asked for JSON output (before a `--` terminator). */

@@ -62,6 +62,15 @@ describe('commander errors in the project format', () => {
     expect(out.error.hint).toContain(help);
   });
 
+  it("commander's suggestion goes into the hint; the error stays one line", async () => {
+    const typo = await spawn('attested-pack', ['packk']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toBe("error [USAGE]: unknown command 'packk'\nhint: did you mean pack? Or run `attested-pack --help` for the commands and options\n");
+    const option = await spawn('attested-pack', ['pack', '--proxy', 'http://127.0.0.1:1', '--identity', 'a', '--environment', 'b', '--retrys', '1']);
+    expect(option.stderr.split('\n')[0]).toBe("error [USAGE]: unknown option '--retrys'");
+    expect(option.stderr.split('\n')[1]).toBe('hint: did you mean --retries? Or run `attested-pack pack --help` for the commands and options');
+  });
+
   it('help and version still print and exit 0', async () => {
     const help = await spawn('attested-pack', ['attestation', 'verify', '--help']);
     expect(help.code).toBe(0);
