@@ -13,6 +13,7 @@ import { registerEnclaveCommands } from '../enclave-app/cli.js';
 import { registerHostProxyCommands } from '../host-proxy/cli.js';
 import { registerSimulatorCommands } from '../simulator/cli.js';
 import { registerEifCommands } from '../eif-build/cli.js';
+import { registerVerifyReceiptCommand } from '../verify-receipt/command.js';
 import { VERSION } from './version.js';
 
 /** Builds the command tree (exported so tests can drive it without spawning a process). */
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerHostProxyCommands(program);
   registerSimulatorCommands(program);
   registerEifCommands(program);
+  registerVerifyReceiptCommand(program);
   // Commander's own refusals are reported by main() as `error [USAGE]` (or JSON), exit 2.
   quietCommanderErrors(program);
   return program;

@@ -37,6 +37,7 @@ export interface ConfigKey {
 const IDENTITY_OR_STAR = { pattern: /^(\*|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)$/, expected: 'a service identity name or *' };
 const ENVIRONMENT_OR_STAR = { pattern: /^(\*|[a-z][a-z0-9_-]*)$/, expected: 'an environment name or *' };
 const REPOSITORY = { pattern: /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, expected: 'owner/name' };
+const NUMERIC_ID = { pattern: /^[1-9][0-9]{0,19}$/, expected: 'GitHub\'s numeric id as a string, e.g. "123456789"' };
 const REGION = { pattern: /^[a-z]{2}(-[a-z]+)+-\d+$/, expected: 'an AWS region such as us-east-1' };
 
 /** Every key of proxy.yaml, parents before children, in the order the reference lists them. */
@@ -84,6 +85,23 @@ export const PROXY_CONFIG_SCHEMA = {
   'limits.rateLimit.burst': { type: 'integer', description: 'Requests allowed at once above the sustained rate.', default: 10, min: 1, max: 1_000_000 },
   'limits.requestTimeoutSeconds': { type: 'integer', description: 'Whole-request deadline (queue wait + enclave call).', default: 180, min: 1, max: 7200, unit: 'seconds' },
   'limits.retryAfterSeconds': { type: 'integer', description: '`Retry-After` sent with 503 answers.', default: 5, min: 1, max: 3600, unit: 'seconds' },
+  'limits.headersTimeoutSeconds': {
+    type: 'integer',
+    description: 'A client must send complete request headers within this (else 408 and the socket closes); at most `limits.receiveTimeoutSeconds`.',
+    default: 10,
+    min: 1,
+    max: 600,
+    unit: 'seconds',
+  },
+  'limits.receiveTimeoutSeconds': {
+    type: 'integer',
+    description: 'A client must send the whole request within this (else 408 and the socket closes); `requestTimeoutSeconds` is the pack\'s own deadline once it is in.',
+    default: 60,
+    min: 1,
+    max: 3600,
+    unit: 'seconds',
+  },
+  'limits.maxConnections': { type: 'integer', description: 'Open sockets at most; more are closed on accept.', default: 256, min: 1, max: 100_000 },
   auth: {
     type: 'mapping',
     description: 'Who may pack what. At least one token or `githubOidc` is required; without both the proxy refuses to start unless `--insecure-local` (loopback only).',
@@ -101,9 +119,10 @@ export const PROXY_CONFIG_SCHEMA = {
   'auth.tokens[].environments': { type: 'list of strings', description: 'Clef environments this token may pack (`*`: all).', required: true, ...ENVIRONMENT_OR_STAR },
   'auth.tokens[].repositories': {
     type: 'list of strings',
-    description: 'Repositories (`owner/name`) the caller may name in its request, and so in the receipt.',
-    defaultText: 'any repository',
-    ...REPOSITORY,
+    description: 'Repositories (`owner/name`) the caller may name in its request, and so in the receipt; `"*"` lets it name any — an explicit choice, never a default.',
+    required: true,
+    pattern: /^(?:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+|\*)$/,
+    expected: 'owner/name (or "*" for any)',
   },
   'auth.githubOidc': { type: 'mapping', description: 'Accept GitHub Actions OIDC tokens (`--github-oidc AUDIENCE` on the client).' },
   'auth.githubOidc.issuer': { type: 'string', description: 'Expected `iss`.', default: 'https://token.actions.githubusercontent.com' },
@@ -118,6 +137,13 @@ export const PROXY_CONFIG_SCHEMA = {
   'auth.githubOidc.clockToleranceSeconds': { type: 'integer', description: 'Allowed clock skew for `exp`/`nbf`/`iat`.', default: 30, min: 0, max: 600, unit: 'seconds' },
   'auth.githubOidc.allow': { type: 'list of mappings', description: 'Which repositories may pack what (at least one entry).', required: true },
   'auth.githubOidc.allow[].repository': { type: 'string', description: '`repository` claim.', required: true, ...REPOSITORY },
+  'auth.githubOidc.allow[].repositoryId': {
+    type: 'string',
+    description: '`repository_id` claim: a name can be deleted and registered again by someone else, its numeric id cannot (`gh api repos/OWNER/NAME --jq .id`).',
+    required: true,
+    ...NUMERIC_ID,
+  },
+  'auth.githubOidc.allow[].repositoryOwnerId': { type: 'string', description: '`repository_owner_id` claim, to pin the owner too.', defaultText: 'not pinned', ...NUMERIC_ID },
   'auth.githubOidc.allow[].refs': {
     type: 'list of strings',
     description: 'Accepted `ref` claims.',
@@ -132,6 +158,21 @@ export const PROXY_CONFIG_SCHEMA = {
     pattern: /^\S+$/,
     expected: 'a GitHub environment name',
   },
+  'auth.githubOidc.allow[].eventNames': {
+    type: 'list of strings',
+    description: 'Accepted `event_name` claims. The default excludes `pull_request_target`, `workflow_run` and `pull_request`: they run on behalf of code or events from outside the branch.',
+    default: ['push', 'workflow_dispatch', 'schedule', 'release'],
+    pattern: /^[a-z_]{1,64}$/,
+    expected: 'a GitHub event name such as push',
+  },
+  'auth.githubOidc.allow[].jobWorkflowRefs': {
+    type: 'list of strings',
+    description: 'Accepted `job_workflow_ref` claims.',
+    defaultText: 'any workflow',
+    pattern: /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/\S+@\S+$/,
+    expected: 'owner/repo/path/to/workflow.yml@ref',
+  },
+  'auth.githubOidc.allow[].anyCommit': { type: 'boolean', description: "Let the pack's commit differ from the token's `sha` claim.", default: false },
   'auth.githubOidc.allow[].identities': { type: 'list of strings', description: 'Clef service identities (`*`: all).', required: true, ...IDENTITY_OR_STAR },
   'auth.githubOidc.allow[].environments': { type: 'list of strings', description: 'Clef environments (`*`: all).', required: true, ...ENVIRONMENT_OR_STAR },
   credentials: { type: 'mapping', description: "The parent role's AWS credentials, forwarded to the enclave with each request for its KMS calls." },

@@ -20,8 +20,11 @@ export interface TokenRule {
   sha256: string;
   identities: string[];
   environments: string[];
-  /** Repositories the caller may name in its request; absent → any. */
-  repositories?: string[];
+  /**
+   * Repositories the caller may name in its request: required, `['*']` (written `repositories: "*"`)
+   * when the token may name any repository — an explicit choice, never a default.
+   */
+  repositories: string[];
 }
 
 /** One allowlist entry for GitHub Actions OIDC callers. */
@@ -32,11 +35,28 @@ export interface OidcAllowRule {
   refs?: string[];
   /** Accepted GitHub deployment `environment` claims; absent → any (including none). */
   githubEnvironments?: string[];
+  /** The `repository_id` claim (GitHub's numeric id: stable across renames, never reused). */
+  repositoryId: string;
+  /** The `repository_owner_id` claim, when the operator pins the owner too. */
+  repositoryOwnerId?: string;
+  /** Accepted `event_name` claims; default DEFAULT_OIDC_EVENT_NAMES (no pull_request_target). */
+  eventNames: string[];
+  /** Accepted `job_workflow_ref` claims (e.g. `org/repo/.github/workflows/pack.yml@refs/heads/main`); absent → any. */
+  jobWorkflowRefs?: string[];
+  /** Opt-out: the pack's commit need not equal the token's `sha` claim (default false). */
+  anyCommit: boolean;
   /** Clef service identities this repository may pack (`*` = all). */
   identities: string[];
   /** Clef environments this repository may pack (`*` = all). */
   environments: string[];
 }
+
+/**
+ * Events a GitHub OIDC rule accepts when it names none: runs of the repository's own code on
+ * its own refs. Not `pull_request_target` / `workflow_run` (they run with the base repository's
+ * token on behalf of code or events from forks), not `pull_request`.
+ */
+export const DEFAULT_OIDC_EVENT_NAMES: readonly string[] = Object.freeze([...PROXY_CONFIG_SCHEMA['auth.githubOidc.allow[].eventNames'].default]);
 
 /** GitHub Actions OIDC verification settings. */
 export interface GithubOidcConfig {
@@ -91,6 +111,12 @@ export interface ProxyConfig {
     requestTimeoutMs: number;
     /** `Retry-After` sent with 503 answers. */
     retryAfterSeconds: number;
+    /** A connection must have sent its complete request headers within this (node `headersTimeout`). */
+    headersTimeoutMs: number;
+    /** …and its complete body within this, counted from the start (node `requestTimeout`). */
+    receiveTimeoutMs: number;
+    /** Open connections at once; more are closed on accept (node `maxConnections`). */
+    maxConnections: number;
   };
   auth: { tokens: TokenRule[]; githubOidc?: GithubOidcConfig };
   credentials: CredentialsConfig;
@@ -320,7 +346,13 @@ export function parseProxyConfig(
     },
     requestTimeoutMs: 1000 * r.intAt(l.requestTimeoutSeconds, 'limits.requestTimeoutSeconds'),
     retryAfterSeconds: r.intAt(l.retryAfterSeconds, 'limits.retryAfterSeconds'),
+    headersTimeoutMs: 1000 * r.intAt(l.headersTimeoutSeconds, 'limits.headersTimeoutSeconds'),
+    receiveTimeoutMs: 1000 * r.intAt(l.receiveTimeoutSeconds, 'limits.receiveTimeoutSeconds'),
+    maxConnections: r.intAt(l.maxConnections, 'limits.maxConnections'),
   };
+  if (limits.headersTimeoutMs > limits.receiveTimeoutMs) {
+    r.fail('limits.headersTimeoutSeconds', `expected at most limits.receiveTimeoutSeconds (${limits.receiveTimeoutMs / 1000})`);
+  }
 
   const auth = parseAuth(r, raw.auth);
   const credentials = parseCredentials(r, raw.credentials);
@@ -346,15 +378,16 @@ function parseAuth(r: Reader, v: unknown): ProxyConfig['auth'] {
   const tokens: TokenRule[] = (a.tokens === undefined || a.tokens === null ? [] : r.list(a.tokens, 'auth.tokens')).map((t, i) => {
     const p = `auth.tokens[${i}]`;
     const o = r.mapping(t, 'auth.tokens[]', p);
-    const rule: TokenRule = {
+    if (o.repositories === undefined || o.repositories === null) {
+      r.fail(`${p}.repositories`, 'missing: say which repositories this token may name', 'list them (owner/name), or write repositories: "*" to let the token name any repository');
+    }
+    return {
       name: r.stringAt(o.name, 'auth.tokens[].name', `${p}.name`),
       sha256: r.stringAt(o.sha256, 'auth.tokens[].sha256', `${p}.sha256`),
       identities: r.stringListAt(o.identities, 'auth.tokens[].identities', `${p}.identities`),
       environments: r.stringListAt(o.environments, 'auth.tokens[].environments', `${p}.environments`),
+      repositories: o.repositories === '*' ? ['*'] : r.stringListAt(o.repositories, 'auth.tokens[].repositories', `${p}.repositories`),
     };
-    const repos = r.optStringListAt(o.repositories, 'auth.tokens[].repositories', `${p}.repositories`);
-    if (repos) rule.repositories = repos;
-    return rule;
   });
   const seen = new Set<string>();
   tokens.forEach((t, i) => {
@@ -371,11 +404,22 @@ function parseAuth(r: Reader, v: unknown): ProxyConfig['auth'] {
     allow: r.list(g.allow, 'auth.githubOidc.allow', { nonEmpty: true }).map((x, i) => {
       const p = `auth.githubOidc.allow[${i}]`;
       const o = r.mapping(x, 'auth.githubOidc.allow[]', p);
+      const numericId = (v: unknown, spec: 'auth.githubOidc.allow[].repositoryId' | 'auth.githubOidc.allow[].repositoryOwnerId', path: string): string =>
+        r.stringAt(typeof v === 'number' ? String(v) : v, spec, path);
       const rule: OidcAllowRule = {
         repository: r.stringAt(o.repository, 'auth.githubOidc.allow[].repository', `${p}.repository`),
+        repositoryId: o.repositoryId === undefined || o.repositoryId === null
+          ? r.fail(`${p}.repositoryId`, 'missing: a repository name can be deleted and registered again by someone else; its numeric id cannot', 'gh api repos/OWNER/NAME --jq .id (write it as a string)')
+          : numericId(o.repositoryId, 'auth.githubOidc.allow[].repositoryId', `${p}.repositoryId`),
+        eventNames: r.optStringListAt(o.eventNames, 'auth.githubOidc.allow[].eventNames', `${p}.eventNames`) ?? [...DEFAULT_OIDC_EVENT_NAMES],
+        anyCommit: r.bool(o.anyCommit, `${p}.anyCommit`, PROXY_CONFIG_SCHEMA['auth.githubOidc.allow[].anyCommit'].default),
         identities: r.stringListAt(o.identities, 'auth.githubOidc.allow[].identities', `${p}.identities`),
         environments: r.stringListAt(o.environments, 'auth.githubOidc.allow[].environments', `${p}.environments`),
       };
+      const ownerId = o.repositoryOwnerId === undefined || o.repositoryOwnerId === null ? undefined : numericId(o.repositoryOwnerId, 'auth.githubOidc.allow[].repositoryOwnerId', `${p}.repositoryOwnerId`);
+      if (ownerId) rule.repositoryOwnerId = ownerId;
+      const workflows = r.optStringListAt(o.jobWorkflowRefs, 'auth.githubOidc.allow[].jobWorkflowRefs', `${p}.jobWorkflowRefs`);
+      if (workflows) rule.jobWorkflowRefs = workflows;
       const refs = r.optStringListAt(o.refs, 'auth.githubOidc.allow[].refs', `${p}.refs`);
       if (refs) rule.refs = refs;
       const ghEnvs = r.optStringListAt(o.githubEnvironments, 'auth.githubOidc.allow[].githubEnvironments', `${p}.githubEnvironments`);

@@ -226,3 +226,45 @@ export function renderErrorCodes(entries: readonly ErrorCodeEntry[]): string {
   }
   return lines.join('\n');
 }
+
+/** A code a report prints for a finding (a failed check, a policy warning) rather than an error exit. */
+export interface FindingCodeEntry {
+  code: string;
+  /** Repo-relative file that reports it. */
+  file: string;
+}
+
+/**
+ * Finding codes: the string-literal members of a `code` property's union type (e.g. kms-policy
+ * check findings) and the literal codes passed to a report's `fail(…)` (verify-receipt checks),
+ * minus those that are already error codes.
+ */
+export function collectFindingCodes(root: string, errorCodes: ReadonlySet<string>): FindingCodeEntry[] {
+  const out = new Map<string, FindingCodeEntry>();
+  for (const path of sourceFiles(root)) {
+    const text = readFileSync(path, 'utf8');
+    const file = relative(root, path);
+    const sf = ts.createSourceFile(path, text, ts.ScriptTarget.ES2022, true);
+    const add = (code: string): void => {
+      if (CODE.test(code) && !errorCodes.has(code) && !out.has(code)) out.set(code, { code, file });
+    };
+    const visit = (node: ts.Node): void => {
+      if (ts.isPropertySignature(node) && node.name.getText() === 'code' && node.type && ts.isUnionTypeNode(node.type)) {
+        for (const t of node.type.types) if (ts.isLiteralTypeNode(t) && ts.isStringLiteral(t.literal)) add(t.literal.text);
+      }
+      if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'fail') {
+        for (const a of node.arguments) if (ts.isStringLiteral(a)) add(a.text);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(sf);
+  }
+  return [...out.values()];
+}
+
+/** The finding codes as a table. */
+export function renderFindingCodes(entries: readonly FindingCodeEntry[]): string {
+  const lines = ['| code | reported by |', '|---|---|'];
+  for (const e of entries) lines.push(`| \`${e.code}\` | \`${e.file}\` |`);
+  return lines.join('\n') + '\n';
+}

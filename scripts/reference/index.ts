@@ -10,7 +10,7 @@ import { buildVerifyReceiptProgram } from '../../verify-receipt/cli.js';
 import { EXIT_CODES } from '../../common/errors.js';
 import { renderCli } from './cli.js';
 import { renderConfig } from './config.js';
-import { collectErrorCodes, renderErrorCodes } from './errors.js';
+import { collectErrorCodes, collectFindingCodes, renderErrorCodes, renderFindingCodes } from './errors.js';
 import { renderLimits } from './limits.js';
 
 /** The repository root (where package.json is). */
@@ -37,6 +37,7 @@ export async function renderReference(root: string = repoRoot): Promise<string> 
     '- [Limits](#limits)',
     '- [Exit codes](#exit-codes)',
     '- [Error codes](#error-codes)',
+    '- [Finding codes](#finding-codes)',
     '',
     '## Commands',
     '',
@@ -70,5 +71,11 @@ export async function renderReference(root: string = repoRoot): Promise<string> 
     'through the proxy, whose HTTP status then decides the exit code (see README "Host proxy").',
     '',
     renderErrorCodes(codes),
+    '## Finding codes',
+    '',
+    'Codes a report prints next to a finding — a failed verify-receipt check (exit 1), a `kms-policy check` warning —',
+    'rather than as the error a command ends with.',
+    '',
+    renderFindingCodes(collectFindingCodes(root, new Set(codes.map((c) => c.code)))),
   ].join('\n');
 }

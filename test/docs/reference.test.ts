@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../cli/main.js';
 import { buildVerifyReceiptProgram } from '../../verify-receipt/cli.js';
 import { allCommands, fullName, renderCli } from '../../scripts/reference/cli.js';
-import { collectErrorCodes, sourceFiles } from '../../scripts/reference/errors.js';
+import { collectErrorCodes, collectFindingCodes, sourceFiles } from '../../scripts/reference/errors.js';
 import { REFERENCE_PATH, renderReference, repoRoot } from '../../scripts/reference/index.js';
 import { PROXY_CONFIG_SCHEMA } from '../../host-proxy/config-schema.js';
 import { PACK_LIMITS } from '../../enclave-app/protocol.js';
@@ -79,8 +79,9 @@ describe('error codes in the prose docs', () => {
     return [`env.${word}`, `env['${word}']`, `env["${word}"]`, `${word}=`, `env: '${word}'`, `${word}: '`].some((s) => haystack.includes(s));
   }
 
-  it('every code SECURITY.md and README.md name is one the CLIs can print (in the generated table)', async () => {
-    const codes = new Set((await collectErrorCodes(repoRoot)).map((c) => c.code));
+  it('every code SECURITY.md and README.md name is one the CLIs can print (in the generated tables)', async () => {
+    const errors = new Set((await collectErrorCodes(repoRoot)).map((c) => c.code));
+    const codes = new Set([...errors, ...collectFindingCodes(repoRoot, errors).map((f) => f.code)]);
     const haystack = [...sourceFiles(repoRoot), join(repoRoot, 'package.json'), join(repoRoot, 'action.yml')].map((f) => readFileSync(f, 'utf8')).join('\n');
     const unknown: string[] = [];
     for (const doc of ['SECURITY.md', 'README.md']) {
@@ -106,5 +107,13 @@ describe('error codes in the prose docs', () => {
     expect(byCode.get('RELAY_LISTEN_FAILED')?.categories).toEqual(['unavailable']);
     expect(byCode.get('SOPS_INTERNAL')?.categories).toEqual(['internal']);
     expect(byCode.get('INPUT_NOT_A_DOCUMENT')?.errorClass).toBe('InputError');
+  });
+
+  it('finding codes come from report unions and fail(…) calls, apart from error codes', async () => {
+    const errors = new Set((await collectErrorCodes(repoRoot)).map((c) => c.code));
+    const findings = new Map(collectFindingCodes(repoRoot, errors).map((f) => [f.code, f.file]));
+    expect(findings.get('POLICY_REWRITE_ALLOWED')).toBe('kms-policies/check.ts');
+    expect(findings.get('MANIFEST_PATH_MISMATCH')).toBe('verify-receipt/checks.ts');
+    expect(findings.has('ATTESTATION_PCR_MISMATCH')).toBe(false); // an error code, listed there
   });
 });
