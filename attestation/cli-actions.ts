@@ -7,10 +7,11 @@
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { InputError, UsageError } from '../common/errors.js';
-import { readDocumentFile } from './document-input.js';
+import { readDocumentInput, type DocumentSource } from './document-input.js';
 import { processIo, parseIntFlag } from '../common/cli-output.js';
 import { fromHex, toHex } from '../common/bytes.js';
 import { parseMeasurements } from '../common/measurements.js';
+import { parseDuration } from '../common/duration.js';
 import { decodeCoseSign1 } from './cose.js';
 import { parseAttestationPayload, type AttestationPayload } from './payload.js';
 import { awsNitroRootG1, pemToDerList, trustedRootFromDer, type TrustedRoot } from './roots.js';
@@ -31,14 +32,25 @@ function describeCertificate(der: Uint8Array): Record<string, unknown> {
   }
 }
 
+/** How the JSON outputs name where the document came from. */
+function sourceField(source: DocumentSource): 'file' | 'receipt.attestation' {
+  return source === 'receipt' ? 'receipt.attestation' : 'file';
+}
+
+/** The line saying a receipt was given and its `attestation` field was read. */
+function receiptNote(file: string): string {
+  return `note: ${file} is a receipt; read the attestation document from its \`attestation\` field`;
+}
+
 /** `attestation inspect`: decoded fields, explicitly NOT verified. */
 export async function inspectCommand(file: string, opts: { json: boolean }): Promise<number> {
-  const bytes = await readDocumentFile(file);
+  const { bytes, source } = await readDocumentInput(file);
   const cose = decodeCoseSign1(bytes);
   const p: AttestationPayload = parseAttestationPayload(cose.payload);
   const pcrs = Object.fromEntries([...p.pcrs].map(([i, v]) => [String(i), toHex(v)]));
   const out = {
     verified: false,
+    source: sourceField(source),
     tagged: cose.tagged,
     protectedHeader: toHex(cose.protectedBytes),
     documentSha256: createHash('sha256').update(bytes).digest('hex'),
@@ -60,6 +72,7 @@ export async function inspectCommand(file: string, opts: { json: boolean }): Pro
     return 0;
   }
   const lines = [
+    ...(source === 'receipt' ? [receiptNote(file)] : []),
     'attestation document (decoded only — NOT verified; use `attestation verify`)',
     `  module_id   ${out.moduleId}`,
     `  digest      ${out.digest}`,
@@ -185,10 +198,10 @@ function verifiedJson(v: VerifiedAttestation): Record<string, unknown> {
 export async function verifyCommand(file: string, opts: Record<string, unknown>): Promise<number> {
   const expectedPcrs = await expectedPcrsFrom(opts);
   const trustedRoots = await rootsFrom(opts);
-  const maxAgeMs = opts.maxAge === undefined ? undefined : parseIntFlag('--max-age', String(opts.maxAge), 0) * 1000;
+  const maxAgeMs = opts.maxAge === undefined ? undefined : parseDuration(String(opts.maxAge));
   const expectedNonce = hexFlag('--nonce', opts.nonce);
   const expectedUserData = hexFlag('--user-data', opts.userData);
-  const bytes = await readDocumentFile(file);
+  const { bytes, source } = await readDocumentInput(file);
   const at = verificationTime(opts.at, bytes);
   const options: VerifyAttestationOptions = {
     trustedRoots,
@@ -202,11 +215,12 @@ export async function verifyCommand(file: string, opts: Record<string, unknown>)
   const v = await verifyAttestationDocument(bytes, options);
   const json = verifiedJson(v);
   if (opts.json) {
-    processIo.stdout(JSON.stringify({ ok: true, verifiedAt: iso(at), verified: json }, null, 2) + '\n');
+    processIo.stdout(JSON.stringify({ ok: true, source: sourceField(source), verifiedAt: iso(at), verified: json }, null, 2) + '\n');
     return 0;
   }
   const aws = v.rootSha256 === awsNitroRootG1().sha256;
   const lines = [
+    ...(source === 'receipt' ? [receiptNote(file), '  (only the document is checked here; `verify-receipt` also checks the claims it binds)'] : []),
     `verified: ${v.moduleId}${v.debugMode ? ' (DEBUG MODE — allowed by --allow-debug)' : ''}`,
     `  timestamp  ${iso(v.timestamp)} (checked at ${iso(at)})`,
     `  root       ${v.chainSubjects[v.chainSubjects.length - 1]} sha256 ${v.rootSha256}${aws ? ' (AWS Nitro Enclaves Root-G1)' : ' (NOT the AWS root)'}`,

@@ -1,6 +1,7 @@
 /** CLI commands of attestation/ (registered by cli/main.ts): `attestation inspect` and `attestation verify`. */
 import type { Command } from 'commander';
 import { runCommand } from '../common/cli-output.js';
+import { DURATION_FORMS } from '../common/duration.js';
 
 /** PCR indices that get their own `--pcrN` flag (the ones measurements.json and KMS policies use). */
 const PCR_FLAGS = [0, 1, 2, 3, 4, 5, 6, 7, 8] as const;
@@ -30,7 +31,7 @@ export function registerAttestationCommands(program: Command): void {
     .description('verify an attestation document: signature, certificate chain to the pinned root, time, PCRs')
     .argument('<file>', 'attestation document: raw COSE_Sign1 bytes or base64 text')
     .option('--at <time>', "verification time: ISO-8601, epoch ms, or 'document' for the document's own timestamp (default: now)")
-    .option('--max-age <seconds>', 'reject documents older than this at the verification time')
+    .option('--max-age <duration>', `reject documents older than this at the verification time (${DURATION_FORMS})`)
     .option('--measurements <file>', 'expected PCR0/1/2(/8) from measurements.json')
     .option('--pcr <index=hex>', 'expected PCR value, e.g. --pcr 16=ab…; repeatable', collect)
     .option('--nonce <hex>', 'the nonce the document must carry')

@@ -5,6 +5,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES } from '../common/errors.js';
+import { reportError } from '../common/cli-output.js';
+import { commandPath, isHelpOrVersionExit, quietCommanderErrors, usageErrorFromCommander, wantsJson } from '../common/cli-usage.js';
 import { registerAttestationCommands } from '../attestation/cli.js';
 import { registerKmsPolicyCommands } from '../kms-policies/cli.js';
 import { registerEnclaveCommands } from '../enclave-app/cli.js';
@@ -19,7 +21,6 @@ export function buildProgram(): Command {
   const program = new Command('attested-pack')
     .description('Attested pack step for Clef/SOPS secrets in AWS Nitro Enclaves, with verifiable receipts')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerAttestationCommands(program);
   registerKmsPolicyCommands(program);
@@ -28,13 +29,9 @@ export function buildProgram(): Command {
   registerSimulatorCommands(program);
   registerEifCommands(program);
   registerVerifyReceiptCommand(program);
-  for (const c of program.commands) applyExitOverride(c);
+  // Commander's own refusals are reported by main() as `error [USAGE]` (or JSON), exit 2.
+  quietCommanderErrors(program);
   return program;
-}
-
-function applyExitOverride(cmd: Command): void {
-  cmd.exitOverride();
-  for (const c of cmd.commands) applyExitOverride(c);
 }
 
 /** Runs the CLI; resolves to the exit code. */
@@ -45,10 +42,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end with exit code 0; everything else commander rejects is usage.
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
-        return EXIT_CODES.ok;
-      }
-      return EXIT_CODES.input;
+      if (isHelpOrVersionExit(err)) return EXIT_CODES.ok;
+      return reportError(usageErrorFromCommander(err, commandPath(program, argv)), wantsJson(argv));
     }
     throw err;
   }

@@ -124,3 +124,23 @@ export function toAttestedPackError(err: unknown): AttestedPackError {
     cause: err,
   });
 }
+
+/**
+ * The operating-system error behind `err` (its errno code such as `EADDRINUSE` and the system's
+ * message), found on `err` or along its `cause` chain; undefined when there is none. For
+ * messages that must carry the real reason a bind or connect failed.
+ */
+export function systemErrorOf(err: unknown): { code: string; message: string } | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 6 && typeof e === 'object' && e !== null; depth++) {
+    const { code, message, syscall } = e as { code?: unknown; message?: unknown; syscall?: unknown };
+    if (typeof code === 'string' && /^E[A-Z0-9_]+$/.test(code) && (typeof syscall === 'string' || !isAttestedPackError(e))) {
+      return { code, message: typeof message === 'string' ? message : code };
+    }
+    const errno = (e as { details?: { errno?: unknown } }).details?.errno;
+    const cause = (e as { cause?: unknown }).cause;
+    if (cause === undefined && typeof errno === 'string') return { code: errno, message: typeof message === 'string' ? message : errno };
+    e = cause;
+  }
+  return undefined;
+}

@@ -3,4 +3,6 @@ export * from './errors.js';
 export * from './bytes.js';
 export * from './fs.js';
 export * from './cli-output.js';
+export * from './cli-usage.js';
 export * from './measurements.js';
+export * from './duration.js';

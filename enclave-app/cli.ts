@@ -4,6 +4,7 @@ import { registerSopsCommands } from './sops/cli.js';
 import { runCommand } from '../common/cli-output.js';
 import { UsageError } from '../common/errors.js';
 import { addServeOptions, type ServeFlags } from './serve-options.js';
+import { parseKmsKeyId } from '../common/kms-key-id.js';
 
 /** Adds this module's commands to the program. */
 export function registerEnclaveCommands(program: Command): void {
@@ -25,14 +26,21 @@ export function registerEnclaveCommands(program: Command): void {
     .description('sealed Ed25519 signing keys')
     .command('create')
     .description('generate an Ed25519 pair, seal the private half under a KMS key, print the verify key')
-    .requiredOption('--kms-key <arn>', 'KMS key (seal purpose) whose policy lets only the enclave decrypt')
+    .requiredOption('--kms-key <id>', 'KMS key (seal purpose) whose policy lets only the enclave decrypt: key ARN, alias ARN, alias/NAME or key ID')
+    .option('--region <region>', 'AWS region of the key (default: from an ARN, else AWS_REGION / AWS_DEFAULT_REGION)')
     .option('--kms-endpoint <url>', 'KMS endpoint (the simulator); default: AWS for the key\'s region')
     .option('-o, --out <file>', 'where to write the sealed key', 'sealed-signing-key.json')
     .option('--json', 'print a JSON summary')
-    .action(async (flags: { kmsKey: string; kmsEndpoint?: string; out: string; json?: boolean }) => {
+    .addHelpText('after', '\nCredentials: the AWS SDK default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role, …).')
+    .action(async (flags: { kmsKey: string; region?: string; kmsEndpoint?: string; out: string; json?: boolean }) => {
       await runCommand(Boolean(flags.json), async () => {
-        const region = /^arn:aws[\w-]*:kms:([^:]+):/.exec(flags.kmsKey)?.[1];
-        if (!region) throw new UsageError('--kms-key must be a KMS key or alias ARN (arn:aws:kms:REGION:ACCOUNT:key/…)');
+        const key = parseKmsKeyId(flags.kmsKey);
+        if (!key) throw new UsageError(`--kms-key ${JSON.stringify(flags.kmsKey)} is not a KMS key ID, key ARN, alias/NAME or alias ARN`);
+        if (key.region && flags.region && key.region !== flags.region) throw new UsageError(`--region ${flags.region} contradicts the region of --kms-key (${key.region})`);
+        const region = key.region ?? flags.region ?? (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined);
+        if (!region) {
+          throw new UsageError(`--kms-key ${flags.kmsKey} names no region`, { hint: 'pass --region REGION (or set AWS_REGION), or give the key as an ARN' });
+        }
         const [{ KMSClient, EncryptCommand }, { createSealedKey }, { writeFileAtomic }, { mapSdkError }] = await Promise.all([
           import('@aws-sdk/client-kms'),
           import('./pack/sealed-key.js'),

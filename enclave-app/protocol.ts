@@ -9,6 +9,22 @@ export const PROTOCOL_VERSION = 1;
 /** Largest frame body either side accepts (16 MiB). */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Limits of one pack request, enforced by the enclave (pack/validate.ts), the proxy's HTTP
+ * schema and the `pack` client's flags alike, and listed in docs/reference.md.
+ */
+export const PACK_LIMITS = Object.freeze({
+  /** SOPS files per request (besides clef.yaml). */
+  maxFiles: 1000,
+  /** Characters of a repo-relative path. */
+  maxPathLength: 1024,
+  /** Bytes of the caller's nonce (it becomes the attestation document's nonce, which NSM caps at 512). */
+  minNonceBytes: 1,
+  maxNonceBytes: 512,
+  /** Artifact lifetime (`ttlSeconds`, `--ttl`): one year of 365 days. */
+  maxTtlSeconds: 365 * 86_400,
+});
+
 export type RequestType = 'hello' | 'pack' | 'attest' | 'health' | 'unseal';
 export type ResponseType = `${RequestType}.ok` | 'error';
 

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { parseIntFlag, processIo, runCommand } from '../common/cli-output.js';
 import { UsageError } from '../common/errors.js';
+import { PACK_LIMITS } from '../enclave-app/protocol.js';
 
 interface HostProxyFlags {
   config?: string;
@@ -43,7 +44,7 @@ export function registerHostProxyCommands(program: Command): void {
   program
     .command('host-proxy')
     .description('run the host proxy: the HTTPS API CI calls, the enclave link and the KMS relay')
-    .option('--config <file>', 'proxy.yaml (see README "Host proxy"); environment overrides ATTESTED_PACK_PROXY_* apply on top')
+    .option('--config <file>', 'proxy.yaml (every key and default: docs/reference.md#host-proxy-configuration); environment overrides ATTESTED_PACK_PROXY_* apply on top')
     .option('--insecure-local', 'allow running without authentication, on a loopback address only')
     .option('--json', 'print the listening address as JSON')
     .action(async (flags: HostProxyFlags) => {
@@ -83,10 +84,10 @@ export function registerHostProxyCommands(program: Command): void {
     .option('--token <token>', 'proxy bearer token (prefer the ATTESTED_PACK_TOKEN environment variable: argv is visible to other processes)')
     .option('--github-oidc <audience>', 'authenticate with a GitHub Actions OIDC token for this audience (needs permissions: id-token: write)')
     .option('--signing <mode>', 'artifact signing: sealed (default: proves the enclave signed), kms (proves the KMS key, not the enclave) or none', 'sealed')
-    .option('--ttl <seconds>', 'artifact lifetime in seconds (sets expiresAt)')
+    .option('--ttl <seconds>', `artifact lifetime in seconds (sets expiresAt; at most ${PACK_LIMITS.maxTtlSeconds}, one year)`)
     .option('--allow-dirty', 'pack HEAD even if tracked files have uncommitted changes')
     .option('--repository <owner/name>', 'repository named in the receipt (default: GITHUB_REPOSITORY, else the origin remote)')
-    .option('--retries <n>', 'retries on 503/429/connection refused (see README "Retry policy")', '4')
+    .option('--retries <n>', 'retries on 503, 429 and connection or DNS failures before any answer (docs/reference.md#pack-client-retry-policy)', '4')
     .option('--timeout <seconds>', 'per-attempt deadline', '300')
     .option('--allow-http', 'allow a plain-http proxy URL that is not loopback')
     .option('--json', 'print the result as JSON')
@@ -111,7 +112,7 @@ export function registerHostProxyCommands(program: Command): void {
             ...(flags.measurements !== undefined ? { measurements: flags.measurements } : {}),
             ...(flags.token !== undefined ? { token: flags.token } : {}),
             ...(flags.githubOidc !== undefined ? { githubOidcAudience: flags.githubOidc } : {}),
-            ...(flags.ttl !== undefined ? { ttlSeconds: parseIntFlag('--ttl', flags.ttl, 1, 31_536_000) } : {}),
+            ...(flags.ttl !== undefined ? { ttlSeconds: parseIntFlag('--ttl', flags.ttl, 1, PACK_LIMITS.maxTtlSeconds) } : {}),
             ...(flags.repository !== undefined ? { repository: flags.repository } : {}),
           },
           { progress: (line) => processIo.stderr(`attested-pack: ${line}\n`) },

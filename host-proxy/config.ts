@@ -1,13 +1,16 @@
 /**
  * The host proxy's configuration: a YAML file (`attested-pack host-proxy --config proxy.yaml`)
- * plus environment overrides, validated strictly. Every error names the offending path
- * (`auth.tokens[1].sha256: expected 64 hex characters`) and, for overrides, the variable.
+ * plus environment overrides, validated strictly against the schema in config-schema.ts (keys,
+ * defaults, bounds, patterns, overrides — the same schema docs/reference.md is generated from).
+ * Every error names the offending path (`auth.tokens[1].sha256: expected 64 hex characters`)
+ * and, for overrides, the variable.
  */
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { parseDocument } from 'yaml';
 import { ConfigError, isAttestedPackError } from '../common/errors.js';
 import { parseTransportUrl } from '../vsock/index.js';
+import { PROXY_CONFIG_SCHEMA, childKeys, configKey, envOverrides, type ConfigPath } from './config-schema.js';
 
 /** A static bearer token, stored as the SHA-256 of the token, and what it may pack. */
 export interface TokenRule {
@@ -53,7 +56,7 @@ export interface OidcAllowRule {
  * its own refs. Not `pull_request_target` / `workflow_run` (they run with the base repository's
  * token on behalf of code or events from forks), not `pull_request`.
  */
-export const DEFAULT_OIDC_EVENT_NAMES: readonly string[] = Object.freeze(['push', 'workflow_dispatch', 'schedule', 'release']);
+export const DEFAULT_OIDC_EVENT_NAMES: readonly string[] = Object.freeze([...PROXY_CONFIG_SCHEMA['auth.githubOidc.allow[].eventNames'].default]);
 
 /** GitHub Actions OIDC verification settings. */
 export interface GithubOidcConfig {
@@ -123,28 +126,10 @@ export interface ProxyConfig {
   log: { level: LogLevel };
 }
 
-/** Environment variables that override the file (documented in README "Host proxy"). */
-export const ENV_OVERRIDES = {
-  ATTESTED_PACK_PROXY_LISTEN: 'listen',
-  ATTESTED_PACK_PROXY_ENCLAVE_URL: 'enclave.url',
-  ATTESTED_PACK_PROXY_CONCURRENCY: 'enclave.concurrency',
-  ATTESTED_PACK_PROXY_QUEUE_SIZE: 'enclave.queueSize',
-  ATTESTED_PACK_PROXY_BODY_LIMIT: 'limits.bodyLimitBytes',
-  ATTESTED_PACK_PROXY_LOG_LEVEL: 'log.level',
-  ATTESTED_PACK_PROXY_CREDENTIALS: 'credentials.source',
-  ATTESTED_PACK_PROXY_REGION: 'credentials.region',
-  ATTESTED_PACK_PROXY_RELAY_LISTEN: 'relay.listen',
-  ATTESTED_PACK_PROXY_RELAY_UPSTREAM: 'relay.upstream',
-} as const;
+/** Environment variables that override the file (from the schema; listed in docs/reference.md). */
+export const ENV_OVERRIDES: Readonly<Record<string, ConfigPath>> = Object.freeze(envOverrides());
 
-const NUMERIC_OVERRIDES = new Set<string>(['enclave.concurrency', 'enclave.queueSize', 'limits.bodyLimitBytes']);
-
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const HEX64 = /^[0-9a-f]{64}$/;
-const IDENTITY_OR_STAR = /^(\*|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)$/;
-const ENVIRONMENT_OR_STAR = /^(\*|[a-z][a-z0-9_-]*)$/;
-const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+const LOG_LEVELS: readonly string[] = PROXY_CONFIG_SCHEMA['log.level'].values;
 /** KMS endpoints the relay may forward to in production (regional, FIPS, China partition). */
 const KMS_HOST = /^kms(-fips)?\.[a-z]{2}(-[a-z]+)+-\d+\.amazonaws\.com(\.cn)?$/;
 
@@ -161,9 +146,41 @@ class Reader {
     const from = this.overridden.get(path);
     const where = from === undefined ? path : `${path} (from ${from})`;
     throw new ConfigError('PROXY_CONFIG_INVALID', `${where}: ${message} (in ${this.source})`, {
-      hint: hint ?? 'fix the value; see README "Host proxy" for every setting and its default',
+      hint: hint ?? 'fix the value; docs/reference.md#host-proxy-configuration lists every key, its default and bounds',
       details: { path, source: from ?? this.source },
     });
+  }
+
+  /** A mapping at `path` whose keys are those the schema lists under `spec` (`auth.tokens[]` for list entries). */
+  mapping(v: unknown, spec: string, path = spec): Raw {
+    return this.object(v, path, childKeys(spec));
+  }
+
+  optMapping(v: unknown, spec: ConfigPath, path: string = spec): Raw | undefined {
+    return v === undefined || v === null ? undefined : this.mapping(v, spec, path);
+  }
+
+  /** An integer with the schema's default and bounds. */
+  intAt(v: unknown, spec: ConfigPath, path: string = spec): number {
+    const k = configKey(spec);
+    return this.int(v, path, k.default as number, k.min!, k.max!);
+  }
+
+  /** A required string, checked against the schema's pattern when it has one. */
+  stringAt(v: unknown, spec: ConfigPath, path: string = spec): string {
+    return this.string(v, path, patternOf(spec));
+  }
+
+  optStringAt(v: unknown, spec: ConfigPath, path: string = spec): string | undefined {
+    return v === undefined || v === null ? undefined : this.stringAt(v, spec, path);
+  }
+
+  stringListAt(v: unknown, spec: ConfigPath, path: string = spec): string[] {
+    return this.stringList(v, path, patternOf(spec)!);
+  }
+
+  optStringListAt(v: unknown, spec: ConfigPath, path: string = spec): string[] | undefined {
+    return v === undefined || v === null ? undefined : this.stringListAt(v, spec, path);
   }
 
   object(v: unknown, path: string, allowed: readonly string[]): Raw {
@@ -228,6 +245,11 @@ class Reader {
   }
 }
 
+function patternOf(spec: ConfigPath): { re: RegExp; expected: string } | undefined {
+  const k = configKey(spec);
+  return k.pattern === undefined ? undefined : { re: k.pattern, expected: k.expected ?? k.pattern.source };
+}
+
 function join(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
 }
@@ -265,7 +287,7 @@ function applyEnv(raw: Raw, env: NodeJS.ProcessEnv, overridden: Map<string, stri
     const text = env[name];
     if (text === undefined || text === '') continue;
     let value: unknown = text;
-    if (NUMERIC_OVERRIDES.has(path)) {
+    if (configKey(path).type === 'integer') {
       if (!/^\d+$/.test(text)) {
         throw new ConfigError('PROXY_CONFIG_INVALID', `${path} (from ${name}): expected a whole number, got ${JSON.stringify(text)} (in ${source})`);
       }
@@ -294,39 +316,39 @@ export function parseProxyConfig(
   const source = options.source ?? 'configuration';
   const overridden = new Map<string, string>();
   const r = new Reader(source, overridden);
-  const raw: Raw = doc === undefined || doc === null ? {} : structuredClone(r.object(doc, '', TOP_KEYS));
+  const raw: Raw = doc === undefined || doc === null ? {} : structuredClone(r.mapping(doc, '', ''));
   applyEnv(raw, options.env ?? {}, overridden, source);
   const insecureLocal = options.insecureLocal ?? false;
 
-  const listenText = r.optString(raw.listen, 'listen') ?? '127.0.0.1:8443';
+  const listenText = r.optString(raw.listen, 'listen') ?? PROXY_CONFIG_SCHEMA.listen.default;
   const listen = parseHostPort(listenText, true) ?? r.fail('listen', 'expected host:port, e.g. 0.0.0.0:8443');
 
-  const tlsRaw = r.optObject(raw.tls, 'tls', ['certFile', 'keyFile']);
-  const tls = tlsRaw && { certFile: r.string(tlsRaw.certFile, 'tls.certFile'), keyFile: r.string(tlsRaw.keyFile, 'tls.keyFile') };
+  const tlsRaw = r.optMapping(raw.tls, 'tls');
+  const tls = tlsRaw && { certFile: r.stringAt(tlsRaw.certFile, 'tls.certFile'), keyFile: r.stringAt(tlsRaw.keyFile, 'tls.keyFile') };
 
-  const e = r.optObject(raw.enclave, 'enclave', ENCLAVE_KEYS) ?? {};
+  const e = r.optMapping(raw.enclave, 'enclave') ?? {};
   const enclave = {
-    url: r.optTransportUrl(e.url, 'enclave.url') ?? 'vsock://16:5000',
-    concurrency: r.int(e.concurrency, 'enclave.concurrency', 2, 1, 256),
-    queueSize: r.int(e.queueSize, 'enclave.queueSize', 16, 0, 100_000),
-    packTimeoutMs: 1000 * r.int(e.packTimeoutSeconds, 'enclave.packTimeoutSeconds', 120, 1, 3600),
-    attestTimeoutMs: 1000 * r.int(e.attestTimeoutSeconds, 'enclave.attestTimeoutSeconds', 10, 1, 600),
-    healthTimeoutMs: 1000 * r.int(e.healthTimeoutSeconds, 'enclave.healthTimeoutSeconds', 5, 1, 600),
+    url: r.optTransportUrl(e.url, 'enclave.url') ?? PROXY_CONFIG_SCHEMA['enclave.url'].default,
+    concurrency: r.intAt(e.concurrency, 'enclave.concurrency'),
+    queueSize: r.intAt(e.queueSize, 'enclave.queueSize'),
+    packTimeoutMs: 1000 * r.intAt(e.packTimeoutSeconds, 'enclave.packTimeoutSeconds'),
+    attestTimeoutMs: 1000 * r.intAt(e.attestTimeoutSeconds, 'enclave.attestTimeoutSeconds'),
+    healthTimeoutMs: 1000 * r.intAt(e.healthTimeoutSeconds, 'enclave.healthTimeoutSeconds'),
   };
 
-  const l = r.optObject(raw.limits, 'limits', LIMITS_KEYS) ?? {};
-  const rl = r.optObject(l.rateLimit, 'limits.rateLimit', ['requestsPerMinute', 'burst']) ?? {};
+  const l = r.optMapping(raw.limits, 'limits') ?? {};
+  const rl = r.optMapping(l.rateLimit, 'limits.rateLimit') ?? {};
   const limits = {
-    bodyLimitBytes: r.int(l.bodyLimitBytes, 'limits.bodyLimitBytes', 10 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    bodyLimitBytes: r.intAt(l.bodyLimitBytes, 'limits.bodyLimitBytes'),
     rateLimit: {
-      requestsPerMinute: r.int(rl.requestsPerMinute, 'limits.rateLimit.requestsPerMinute', 60, 1, 1_000_000),
-      burst: r.int(rl.burst, 'limits.rateLimit.burst', 10, 1, 1_000_000),
+      requestsPerMinute: r.intAt(rl.requestsPerMinute, 'limits.rateLimit.requestsPerMinute'),
+      burst: r.intAt(rl.burst, 'limits.rateLimit.burst'),
     },
-    requestTimeoutMs: 1000 * r.int(l.requestTimeoutSeconds, 'limits.requestTimeoutSeconds', 180, 1, 7200),
-    retryAfterSeconds: r.int(l.retryAfterSeconds, 'limits.retryAfterSeconds', 5, 1, 3600),
-    headersTimeoutMs: 1000 * r.int(l.headersTimeoutSeconds, 'limits.headersTimeoutSeconds', 10, 1, 600),
-    receiveTimeoutMs: 1000 * r.int(l.receiveTimeoutSeconds, 'limits.receiveTimeoutSeconds', 60, 1, 3600),
-    maxConnections: r.int(l.maxConnections, 'limits.maxConnections', 256, 1, 100_000),
+    requestTimeoutMs: 1000 * r.intAt(l.requestTimeoutSeconds, 'limits.requestTimeoutSeconds'),
+    retryAfterSeconds: r.intAt(l.retryAfterSeconds, 'limits.retryAfterSeconds'),
+    headersTimeoutMs: 1000 * r.intAt(l.headersTimeoutSeconds, 'limits.headersTimeoutSeconds'),
+    receiveTimeoutMs: 1000 * r.intAt(l.receiveTimeoutSeconds, 'limits.receiveTimeoutSeconds'),
+    maxConnections: r.intAt(l.maxConnections, 'limits.maxConnections'),
   };
   if (limits.headersTimeoutMs > limits.receiveTimeoutMs) {
     r.fail('limits.headersTimeoutSeconds', `expected at most limits.receiveTimeoutSeconds (${limits.receiveTimeoutMs / 1000})`);
@@ -336,11 +358,11 @@ export function parseProxyConfig(
   const credentials = parseCredentials(r, raw.credentials);
   const relay = parseRelay(r, raw.relay, credentials, insecureLocal);
 
-  const signingRaw = r.optObject(raw.signing, 'signing', ['sealedKeyFile']);
-  const sealedKeyFile = signingRaw && r.string(signingRaw.sealedKeyFile, 'signing.sealedKeyFile');
+  const signingRaw = r.optMapping(raw.signing, 'signing');
+  const sealedKeyFile = signingRaw && r.stringAt(signingRaw.sealedKeyFile, 'signing.sealedKeyFile');
 
-  const logRaw = r.optObject(raw.log, 'log', ['level']) ?? {};
-  const level = (r.optString(logRaw.level, 'log.level') ?? 'info') as LogLevel;
+  const logRaw = r.optMapping(raw.log, 'log') ?? {};
+  const level = (r.optString(logRaw.level, 'log.level') ?? PROXY_CONFIG_SCHEMA['log.level'].default) as LogLevel;
   if (!LOG_LEVELS.includes(level)) r.fail('log.level', `expected one of ${LOG_LEVELS.join(', ')}`);
 
   const config: ProxyConfig = { listen, insecureLocal, enclave, limits, auth, credentials, log: { level } };
@@ -351,27 +373,20 @@ export function parseProxyConfig(
   return config;
 }
 
-const TOP_KEYS = ['listen', 'tls', 'enclave', 'limits', 'auth', 'credentials', 'relay', 'signing', 'log'] as const;
-const ENCLAVE_KEYS = ['url', 'concurrency', 'queueSize', 'packTimeoutSeconds', 'attestTimeoutSeconds', 'healthTimeoutSeconds'] as const;
-const LIMITS_KEYS = ['bodyLimitBytes', 'rateLimit', 'requestTimeoutSeconds', 'retryAfterSeconds', 'headersTimeoutSeconds', 'receiveTimeoutSeconds', 'maxConnections'] as const;
-
 function parseAuth(r: Reader, v: unknown): ProxyConfig['auth'] {
-  const a = r.optObject(v, 'auth', ['tokens', 'githubOidc']) ?? {};
-  const idCheck = { re: IDENTITY_OR_STAR, expected: 'a service identity name or *' };
-  const envCheck = { re: ENVIRONMENT_OR_STAR, expected: 'an environment name or *' };
-  const repoCheck = { re: REPOSITORY, expected: 'owner/name' };
+  const a = r.optMapping(v, 'auth') ?? {};
   const tokens: TokenRule[] = (a.tokens === undefined || a.tokens === null ? [] : r.list(a.tokens, 'auth.tokens')).map((t, i) => {
     const p = `auth.tokens[${i}]`;
-    const o = r.object(t, p, ['name', 'sha256', 'identities', 'environments', 'repositories']);
+    const o = r.mapping(t, 'auth.tokens[]', p);
     if (o.repositories === undefined || o.repositories === null) {
       r.fail(`${p}.repositories`, 'missing: say which repositories this token may name', 'list them (owner/name), or write repositories: "*" to let the token name any repository');
     }
     return {
-      name: r.string(o.name, `${p}.name`, { re: /^[A-Za-z0-9_.:@/-]{1,128}$/, expected: 'a name of letters, digits and _.:@/- (at most 128)' }),
-      sha256: r.string(o.sha256, `${p}.sha256`, { re: HEX64, expected: '64 hex characters' }),
-      identities: r.stringList(o.identities, `${p}.identities`, idCheck),
-      environments: r.stringList(o.environments, `${p}.environments`, envCheck),
-      repositories: o.repositories === '*' ? ['*'] : r.stringList(o.repositories, `${p}.repositories`, { re: /^(?:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+|\*)$/, expected: 'owner/name (or "*" for any)' }),
+      name: r.stringAt(o.name, 'auth.tokens[].name', `${p}.name`),
+      sha256: r.stringAt(o.sha256, 'auth.tokens[].sha256', `${p}.sha256`),
+      identities: r.stringListAt(o.identities, 'auth.tokens[].identities', `${p}.identities`),
+      environments: r.stringListAt(o.environments, 'auth.tokens[].environments', `${p}.environments`),
+      repositories: o.repositories === '*' ? ['*'] : r.stringListAt(o.repositories, 'auth.tokens[].repositories', `${p}.repositories`),
     };
   });
   const seen = new Set<string>();
@@ -380,39 +395,40 @@ function parseAuth(r: Reader, v: unknown): ProxyConfig['auth'] {
     seen.add(t.name);
   });
 
-  const g = r.optObject(a.githubOidc, 'auth.githubOidc', ['issuer', 'audience', 'jwksUrl', 'jwksFile', 'clockToleranceSeconds', 'allow']);
+  const g = r.optMapping(a.githubOidc, 'auth.githubOidc');
   if (!g) return { tokens };
   const githubOidc: GithubOidcConfig = {
-    issuer: r.optString(g.issuer, 'auth.githubOidc.issuer') ?? 'https://token.actions.githubusercontent.com',
-    audience: r.string(g.audience, 'auth.githubOidc.audience'),
-    clockToleranceSeconds: r.int(g.clockToleranceSeconds, 'auth.githubOidc.clockToleranceSeconds', 30, 0, 600),
+    issuer: r.optStringAt(g.issuer, 'auth.githubOidc.issuer') ?? PROXY_CONFIG_SCHEMA['auth.githubOidc.issuer'].default,
+    audience: r.stringAt(g.audience, 'auth.githubOidc.audience'),
+    clockToleranceSeconds: r.intAt(g.clockToleranceSeconds, 'auth.githubOidc.clockToleranceSeconds'),
     allow: r.list(g.allow, 'auth.githubOidc.allow', { nonEmpty: true }).map((x, i) => {
       const p = `auth.githubOidc.allow[${i}]`;
-      const o = r.object(x, p, ['repository', 'repositoryId', 'repositoryOwnerId', 'refs', 'githubEnvironments', 'eventNames', 'jobWorkflowRefs', 'anyCommit', 'identities', 'environments']);
-      const numericId = { re: /^[1-9][0-9]{0,19}$/, expected: "GitHub's numeric id as a string, e.g. \"123456789\"" };
+      const o = r.mapping(x, 'auth.githubOidc.allow[]', p);
+      const numericId = (v: unknown, spec: 'auth.githubOidc.allow[].repositoryId' | 'auth.githubOidc.allow[].repositoryOwnerId', path: string): string =>
+        r.stringAt(typeof v === 'number' ? String(v) : v, spec, path);
       const rule: OidcAllowRule = {
-        repository: r.string(o.repository, `${p}.repository`, repoCheck),
+        repository: r.stringAt(o.repository, 'auth.githubOidc.allow[].repository', `${p}.repository`),
         repositoryId: o.repositoryId === undefined || o.repositoryId === null
           ? r.fail(`${p}.repositoryId`, 'missing: a repository name can be deleted and registered again by someone else; its numeric id cannot', 'gh api repos/OWNER/NAME --jq .id (write it as a string)')
-          : r.string(typeof o.repositoryId === 'number' ? String(o.repositoryId) : o.repositoryId, `${p}.repositoryId`, numericId),
-        eventNames: r.optStringList(o.eventNames, `${p}.eventNames`, { re: /^[a-z_]{1,64}$/, expected: 'a GitHub event name such as push' }) ?? [...DEFAULT_OIDC_EVENT_NAMES],
-        anyCommit: r.bool(o.anyCommit, `${p}.anyCommit`, false),
-        identities: r.stringList(o.identities, `${p}.identities`, idCheck),
-        environments: r.stringList(o.environments, `${p}.environments`, envCheck),
+          : numericId(o.repositoryId, 'auth.githubOidc.allow[].repositoryId', `${p}.repositoryId`),
+        eventNames: r.optStringListAt(o.eventNames, 'auth.githubOidc.allow[].eventNames', `${p}.eventNames`) ?? [...DEFAULT_OIDC_EVENT_NAMES],
+        anyCommit: r.bool(o.anyCommit, `${p}.anyCommit`, PROXY_CONFIG_SCHEMA['auth.githubOidc.allow[].anyCommit'].default),
+        identities: r.stringListAt(o.identities, 'auth.githubOidc.allow[].identities', `${p}.identities`),
+        environments: r.stringListAt(o.environments, 'auth.githubOidc.allow[].environments', `${p}.environments`),
       };
-      const ownerId = o.repositoryOwnerId === undefined || o.repositoryOwnerId === null ? undefined : r.string(typeof o.repositoryOwnerId === 'number' ? String(o.repositoryOwnerId) : o.repositoryOwnerId, `${p}.repositoryOwnerId`, numericId);
+      const ownerId = o.repositoryOwnerId === undefined || o.repositoryOwnerId === null ? undefined : numericId(o.repositoryOwnerId, 'auth.githubOidc.allow[].repositoryOwnerId', `${p}.repositoryOwnerId`);
       if (ownerId) rule.repositoryOwnerId = ownerId;
-      const workflows = r.optStringList(o.jobWorkflowRefs, `${p}.jobWorkflowRefs`, { re: /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/\S+@\S+$/, expected: 'owner/repo/path/to/workflow.yml@ref' });
+      const workflows = r.optStringListAt(o.jobWorkflowRefs, 'auth.githubOidc.allow[].jobWorkflowRefs', `${p}.jobWorkflowRefs`);
       if (workflows) rule.jobWorkflowRefs = workflows;
-      const refs = r.optStringList(o.refs, `${p}.refs`, { re: /^refs\/\S+$/, expected: 'a full ref such as refs/heads/main' });
+      const refs = r.optStringListAt(o.refs, 'auth.githubOidc.allow[].refs', `${p}.refs`);
       if (refs) rule.refs = refs;
-      const ghEnvs = r.optStringList(o.githubEnvironments, `${p}.githubEnvironments`, { re: /^\S+$/, expected: 'a GitHub environment name' });
+      const ghEnvs = r.optStringListAt(o.githubEnvironments, 'auth.githubOidc.allow[].githubEnvironments', `${p}.githubEnvironments`);
       if (ghEnvs) rule.githubEnvironments = ghEnvs;
       return rule;
     }),
   };
-  const jwksUrl = r.optString(g.jwksUrl, 'auth.githubOidc.jwksUrl', { re: /^https?:\/\/\S+$/, expected: 'an http(s) URL' });
-  const jwksFile = r.optString(g.jwksFile, 'auth.githubOidc.jwksFile');
+  const jwksUrl = r.optStringAt(g.jwksUrl, 'auth.githubOidc.jwksUrl');
+  const jwksFile = r.optStringAt(g.jwksFile, 'auth.githubOidc.jwksFile');
   if ((jwksUrl === undefined) === (jwksFile === undefined)) {
     r.fail('auth.githubOidc', 'set exactly one of jwksUrl or jwksFile', 'GitHub publishes its keys at https://token.actions.githubusercontent.com/.well-known/jwks');
   }
@@ -427,9 +443,9 @@ function parseAuth(r: Reader, v: unknown): ProxyConfig['auth'] {
 }
 
 function parseCredentials(r: Reader, v: unknown): CredentialsConfig {
-  const c = r.optObject(v, 'credentials', ['source', 'region', 'accessKeyId', 'secretAccessKey', 'sessionToken']) ?? {};
-  const src = r.optString(c.source, 'credentials.source') ?? 'none';
-  const region = (): string => r.string(c.region, 'credentials.region', { re: REGION, expected: 'an AWS region such as us-east-1' });
+  const c = r.optMapping(v, 'credentials') ?? {};
+  const src = r.optString(c.source, 'credentials.source') ?? PROXY_CONFIG_SCHEMA['credentials.source'].default;
+  const region = (): string => r.stringAt(c.region, 'credentials.region');
   switch (src) {
     case 'none':
       return { source: 'none' };
@@ -440,27 +456,27 @@ function parseCredentials(r: Reader, v: unknown): CredentialsConfig {
       const s: CredentialsConfig = {
         source: 'static',
         region: region(),
-        accessKeyId: r.string(c.accessKeyId, 'credentials.accessKeyId'),
-        secretAccessKey: r.string(c.secretAccessKey, 'credentials.secretAccessKey'),
+        accessKeyId: r.stringAt(c.accessKeyId, 'credentials.accessKeyId'),
+        secretAccessKey: r.stringAt(c.secretAccessKey, 'credentials.secretAccessKey'),
       };
-      const token = r.optString(c.sessionToken, 'credentials.sessionToken');
+      const token = r.optStringAt(c.sessionToken, 'credentials.sessionToken');
       if (token) s.sessionToken = token;
       return s;
     }
     default:
-      return r.fail('credentials.source', 'expected one of none, imds, chain, static');
+      return r.fail('credentials.source', `expected one of ${PROXY_CONFIG_SCHEMA['credentials.source'].values.join(', ')}`);
   }
 }
 
 function parseRelay(r: Reader, v: unknown, credentials: CredentialsConfig, insecureLocal: boolean): RelayConfig | undefined {
-  const o = r.optObject(v, 'relay', ['listen', 'upstream', 'allowlist']);
+  const o = r.optMapping(v, 'relay');
   if (!o) return undefined;
   const region = credentials.source === 'none' ? undefined : credentials.region;
-  const listen = r.optTransportUrl(o.listen, 'relay.listen') ?? 'vsock://ANY:8000';
+  const listen = r.optTransportUrl(o.listen, 'relay.listen') ?? PROXY_CONFIG_SCHEMA['relay.listen'].default;
   const upstream =
     r.optString(o.upstream, 'relay.upstream') ??
     (region ? `kms.${region}.amazonaws.com:443` : r.fail('relay.upstream', 'expected host:443 (or set credentials.region to default to kms.<region>.amazonaws.com:443)'));
-  const allowlist = r.optStringList(o.allowlist, 'relay.allowlist', { re: /^\S+:\d+$/, expected: 'host:port' }) ?? [upstream];
+  const allowlist = r.optStringListAt(o.allowlist, 'relay.allowlist') ?? [upstream];
   allowlist.forEach((entry, i) => {
     if (isKmsUpstream(entry)) return;
     if (insecureLocal && isLoopbackUpstream(entry)) return;

@@ -4,14 +4,23 @@
  * one fixed upstream, `kms.<region>.amazonaws.com:443`. TLS runs end to end between the
  * enclave and KMS: the relay (like the rest of the parent) sees only ciphertext. One fixed
  * upstream per listener and an allowlist checked at start — the contract of AWS's vsock-proxy,
- * which can be run instead (README "KMS relay").
+ * which can be run instead (README "Host proxy").
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { listenTransport } from '../vsock/index.js';
 import { isLoopbackHost, parseHostPort } from './config.js';
 import { HostProxyError } from './errors.js';
+import { isAttestedPackError, systemErrorOf } from '../common/errors.js';
 import type { ProxyMetrics } from './metrics.js';
+
+/** What to do when the relay cannot bind, by the system error behind it. */
+function relayListenHint(errno: string | undefined, transportCode: string | undefined): string {
+  if (errno === 'EADDRINUSE') return 'another process (an AWS vsock-proxy?) holds that port: stop it, change relay.listen, or remove the `relay` key from the proxy config';
+  if (errno === 'EACCES' || errno === 'EPERM') return 'no permission to bind relay.listen: check the socket directory or port permissions';
+  if (transportCode === 'VSOCK_UNAVAILABLE' || errno === 'EAFNOSUPPORT') return 'this machine has no usable AF_VSOCK (addon not built or no vsock device): run on the parent instance, or use a tcp:// or unix:// relay.listen for tests';
+  return 'check relay.listen (a vsock://, unix:// or tcp:// URL this machine can bind)';
+}
 
 /** Options of one relay listener. */
 export interface KmsRelayOptions {
@@ -114,8 +123,12 @@ export async function startKmsRelay(options: KmsRelayOptions): Promise<KmsRelay>
   try {
     server = await listenTransport(options.listen, onConnection);
   } catch (err) {
-    throw new HostProxyError('RELAY_LISTEN_FAILED', `the KMS relay cannot listen on ${options.listen}`, {
-      hint: 'is another vsock-proxy already on that port? stop it, or disable `relay` in the proxy config',
+    const sys = systemErrorOf(err);
+    const transportCode = isAttestedPackError(err) ? err.code : undefined;
+    const reason = sys ? `${sys.code}: ${sys.message}` : (transportCode ?? 'unknown error');
+    throw new HostProxyError('RELAY_LISTEN_FAILED', `the KMS relay cannot listen on ${options.listen} (${reason})`, {
+      hint: relayListenHint(sys?.code, transportCode),
+      details: { listen: options.listen, ...(sys ? { errno: sys.code, systemMessage: sys.message } : {}), ...(transportCode ? { transportCode } : {}) },
       cause: err,
     });
   }

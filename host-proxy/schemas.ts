@@ -2,6 +2,7 @@
  * The HTTP API's shapes, declared once: fastify validates requests with them and
  * @fastify/swagger publishes them at /openapi.json.
  */
+import { PACK_LIMITS } from '../enclave-app/protocol.js';
 
 /**
  * Strict standard base64 (padding required, canonical). A character-class scan rather than
@@ -22,13 +23,17 @@ const IDENTITY = { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9]
 const ENVIRONMENT = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9_-]*$', description: 'Clef environment' } as const;
 /** `format: base64` is checked by `isStrictBase64` (registered with Ajv in server.ts). */
 const BASE64 = { type: 'string', format: 'base64', description: 'standard base64 with padding' } as const;
-const NONCE_HEX = { type: 'string', pattern: '^(?:[0-9a-fA-F]{2}){1,512}$', description: '1..512 bytes as hex (a fresh random value per request)' } as const;
+const NONCE_HEX = {
+  type: 'string',
+  pattern: `^(?:[0-9a-fA-F]{2}){${PACK_LIMITS.minNonceBytes},${PACK_LIMITS.maxNonceBytes}}$`,
+  description: `${PACK_LIMITS.minNonceBytes}..${PACK_LIMITS.maxNonceBytes} bytes as hex (a fresh random value per request)`,
+} as const;
 
 /** A repo-relative POSIX path: no leading slash, no `.`/`..` segments, no backslashes. */
 const REPO_PATH = {
   type: 'string',
   minLength: 1,
-  maxLength: 1024,
+  maxLength: PACK_LIMITS.maxPathLength,
   pattern: '^(?!/)(?!.*(?:^|/)\\.{1,2}(?:/|$))(?!.*//)[^\\\\\\u0000]+$',
   description: 'repo-relative POSIX path',
 } as const;
@@ -53,12 +58,12 @@ export const packRequestSchema = {
     repository: { type: 'string', maxLength: 200, pattern: '^(?:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?$', description: 'owner/name, or empty' },
     nonce: NONCE_HEX,
     manifest: FILE,
-    files: { type: 'array', maxItems: 4096, items: FILE },
+    files: { type: 'array', maxItems: PACK_LIMITS.maxFiles, items: FILE },
     options: {
       type: 'object',
       additionalProperties: false,
       properties: {
-        ttlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000 },
+        ttlSeconds: { type: 'integer', minimum: 1, maximum: PACK_LIMITS.maxTtlSeconds },
         signing: { type: 'string', enum: ['kms', 'sealed', 'none'], default: 'sealed' },
       },
     },

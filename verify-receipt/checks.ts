@@ -25,7 +25,7 @@ import { parseManifest } from '../enclave-app/clef/manifest.js';
 import { resolvePackScope, type PackScope } from '../enclave-app/clef/scope.js';
 import type { ClefManifest } from '../enclave-app/clef/manifest-types.js';
 import { verifyArtifact } from '../enclave-app/clef/verify.js';
-import { formatDuration } from './duration.js';
+import { formatDuration } from '../common/duration.js';
 import type { GitRepo } from './git.js';
 import { makeReport, type CheckResult, type ReceiptSummary, type VerificationReport } from './report.js';
 import { missingBindings, type Expectations, type KeyPolicyExpectation } from './expectations.js';

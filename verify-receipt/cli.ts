@@ -10,8 +10,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import { processIo, reportError, type CliIo } from '../common/cli-output.js';
+import { isHelpOrVersionExit, usageErrorFromCommander, wantsJson } from '../common/cli-usage.js';
 import { runChecks, type VerificationPlan } from './checks.js';
-import { parseDuration } from './duration.js';
+import { DURATION_FORMS, parseDuration } from '../common/duration.js';
 import { GitRepo } from './git.js';
 import {
   PCR_FLAG_INDICES,
@@ -85,7 +86,7 @@ export function buildVerifyReceiptProgram(): Command {
     .option('--manifest <path>', `the manifest the pack must have read, relative to the repository root (default ${DEFAULT_MANIFEST_PATH})`)
     .option('--expect-key <key>', 'binds the keys: a KMS key ARN or age recipient the pack may use (repeatable); default: what the manifest names', collect)
     .option('--nonce <hex>', 'the nonce you sent with the pack request')
-    .option('--max-age <duration>', 'reject receipts attested longer ago than this (30s, 15m, 1h, 7d, PT1H)')
+    .option('--max-age <duration>', `reject receipts attested longer ago than this (${DURATION_FORMS})`)
     .option('--at <iso>', 'the clock for --max-age and the age shown (default: now)')
     .option('--allow-debug', 'accept documents from debug-mode enclaves (PCR0/1/2 all zero)')
     .option('--partial', 'report what the given flags can check (verdict PARTIAL) instead of refusing when a binding is missing')
@@ -109,7 +110,7 @@ export function buildVerifyReceiptProgram(): Command {
 /** Runs verify-receipt on `argv` (without node and script) and returns the exit code. */
 export async function runVerifyReceipt(argv: readonly string[], env: VerifyReceiptEnv = {}): Promise<number> {
   const io = env.io ?? processIo;
-  const json = argv.includes('--json');
+  const json = wantsJson(argv);
   const program = buildVerifyReceiptProgram();
   let helpText = '';
   program.configureOutput({ writeOut: (t) => (helpText += t), writeErr: () => undefined });
@@ -121,11 +122,11 @@ export async function runVerifyReceipt(argv: readonly string[], env: VerifyRecei
         io.stdout(`${VERSION}\n`);
         return 0;
       }
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') {
+      if (isHelpOrVersionExit(err)) {
         io.stdout(helpText);
         return 0;
       }
-      return reportError(new UsageError(err.message.replace(/^error: /, ''), { hint: 'run verify-receipt --help' }), json, io);
+      return reportError(usageErrorFromCommander(err, 'verify-receipt'), json, io);
     }
     return reportError(err, json, io);
   }

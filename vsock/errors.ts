@@ -10,14 +10,19 @@ export type VsockErrorCode =
   | 'VSOCK_UNAVAILABLE'
   /** No vsock transport device (ENODEV), e.g. not in a VM and no vsock_loopback. */
   | 'VSOCK_NO_DEVICE'
+  /** Nothing listens on that CID and port (ECONNREFUSED). */
   | 'VSOCK_CONNECT_REFUSED'
+  /** The peer reset or closed the connection (ECONNRESET / EPIPE). */
   | 'VSOCK_RESET'
   | 'VSOCK_TIMEOUT'
+  /** No such CID is reachable (EHOSTUNREACH / ENETUNREACH). */
   | 'VSOCK_UNREACHABLE'
+  /** Another socket holds that port (EADDRINUSE). */
   | 'VSOCK_ADDRESS_IN_USE'
   /** The CID is not one of this machine's (EADDRNOTAVAIL on bind). */
   | 'VSOCK_ADDRESS_NOT_AVAILABLE'
   | 'VSOCK_INVALID_ADDRESS'
+  /** The kernel refused the bind or connect (EACCES / EPERM). */
   | 'VSOCK_PERMISSION'
   | 'VSOCK_CLOSED'
   | 'VSOCK_IO';
@@ -36,11 +41,16 @@ export type TransportErrorCode =
   | 'TRANSPORT_URL_INVALID'
   /** A tcp:// address that is not loopback, without `allowNonLoopbackTcp`. */
   | 'TRANSPORT_NOT_LOOPBACK'
+  /** Nothing listens at that address (ECONNREFUSED). */
   | 'TRANSPORT_CONNECT_REFUSED'
+  /** The unix socket path does not exist (ENOENT). */
   | 'TRANSPORT_NOT_FOUND'
   | 'TRANSPORT_TIMEOUT'
+  /** Another socket holds that address (EADDRINUSE). */
   | 'TRANSPORT_ADDRESS_IN_USE'
+  /** No permission to bind or connect (EACCES / EPERM). */
   | 'TRANSPORT_PERMISSION'
+  /** Any other socket error (its errno in details). */
   | 'TRANSPORT_IO';
 
 /** A failure to reach or open a unix:// or tcp:// transport, or a bad transport URL. */
@@ -111,6 +121,7 @@ export type NsmDeviceErrorCode =
   | 'NSM_DEVICE_UNAVAILABLE'
   /** The request exceeds the 4096-byte device limit (EMSGSIZE). */
   | 'NSM_DEVICE_REQUEST_TOO_LARGE'
+  /** The ioctl on /dev/nsm failed (its errno in details). */
   | 'NSM_DEVICE_IO';
 
 /** A failure to reach the Nitro Security Module device; enclave-app/nsm turns these into NsmError. */

@@ -270,6 +270,11 @@ export function mapSdkError(err: unknown, keyId: string, operation: string): Kms
         details,
         hint: 'the SOPS file was encrypted under another key or encryption context',
       });
+    case 'CredentialsProviderError':
+      return new KmsError('KMS_NO_CREDENTIALS', `no AWS credentials to sign KMS ${operation} with ${keyId}`, {
+        details,
+        hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus AWS_SESSION_TOKEN for temporary keys) or AWS_PROFILE, or run where an instance role is available; against the simulator use a key it knows (simulator/kms/demo.ts)',
+      });
     case 'ThrottlingException':
       return new KmsError('KMS_THROTTLED', `KMS kept throttling ${operation} with ${keyId}`, { details, hint: 'retry later or raise the KMS request quota' });
     case 'TimeoutError':

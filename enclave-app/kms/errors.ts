@@ -17,6 +17,8 @@ export type KmsErrorCode =
   | 'KMS_PLAINTEXT_REFUSED'
   /** The CiphertextForRecipient was not for our key or not in KMS's exact format. */
   | 'KMS_BAD_RECIPIENT_RESPONSE'
+  /** The AWS SDK found no credentials to sign the call with (host-side commands only). */
+  | 'KMS_NO_CREDENTIALS'
   /** Any other KMS error, with its AWS error name in details. */
   | 'KMS_ERROR';
 
@@ -27,7 +29,11 @@ export class KmsError extends AttestedPackError {
       ...options,
       category:
         options.category ??
-        (code === 'KMS_TIMEOUT' || code === 'KMS_THROTTLED' || code === 'KMS_UNAVAILABLE' ? 'unavailable' : 'rejected'),
+        (code === 'KMS_TIMEOUT' || code === 'KMS_THROTTLED' || code === 'KMS_UNAVAILABLE'
+          ? 'unavailable'
+          : code === 'KMS_NO_CREDENTIALS'
+            ? 'input'
+            : 'rejected'),
     });
   }
 }

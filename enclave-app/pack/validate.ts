@@ -1,11 +1,11 @@
 /** Checks a pack request's shape and limits before any work, naming the bad field. */
-import type { PackRequest } from '../protocol.js';
+import { PACK_LIMITS, type PackRequest } from '../protocol.js';
 import { PackError } from './errors.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const COMMIT_RE = /^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$/;
-const MAX_FILES = 1000;
-const MAX_PATH = 1024;
+const MAX_FILES = PACK_LIMITS.maxFiles;
+const MAX_PATH = PACK_LIMITS.maxPathLength;
 
 function bad(field: string, what: string): PackError {
   return new PackError('PACK_BAD_REQUEST', `pack request ${field}: ${what}`, { details: { field } });
@@ -30,7 +30,9 @@ export function validatePackRequest(r: PackRequest): void {
   if (typeof r.commit !== 'string' || !COMMIT_RE.test(r.commit)) throw bad('commit', 'must be a full git commit id (40 or 64 hex characters)');
   if (typeof r.repository !== 'string' || r.repository.length > 256) throw bad('repository', 'must be a string of at most 256 characters');
   if (typeof r.requestedBy !== 'string' || r.requestedBy.length > 512) throw bad('requestedBy', 'must be a string of at most 512 characters');
-  if (!isBytes(r.nonce) || r.nonce.byteLength < 1 || r.nonce.byteLength > 512) throw bad('nonce', 'must be 1..512 bytes');
+  if (!isBytes(r.nonce) || r.nonce.byteLength < PACK_LIMITS.minNonceBytes || r.nonce.byteLength > PACK_LIMITS.maxNonceBytes) {
+    throw bad('nonce', `must be ${PACK_LIMITS.minNonceBytes}..${PACK_LIMITS.maxNonceBytes} bytes`);
+  }
   if (typeof r.manifest !== 'object' || r.manifest === null) throw bad('manifest', 'is required');
   checkPath('manifest.path', r.manifest.path);
   if (!isBytes(r.manifest.content)) throw bad('manifest.content', 'must be bytes');
@@ -47,7 +49,7 @@ export function validatePackRequest(r: PackRequest): void {
   const o = r.options;
   if (typeof o !== 'object' || o === null) throw bad('options', 'is required');
   if (o.signing !== 'kms' && o.signing !== 'sealed' && o.signing !== 'none') throw bad('options.signing', 'must be "kms", "sealed" or "none"');
-  if (o.ttlSeconds !== undefined && (!Number.isInteger(o.ttlSeconds) || o.ttlSeconds < 1 || o.ttlSeconds > 366 * 86400)) {
+  if (o.ttlSeconds !== undefined && (!Number.isInteger(o.ttlSeconds) || o.ttlSeconds < 1 || o.ttlSeconds > PACK_LIMITS.maxTtlSeconds)) {
     throw bad('options.ttlSeconds', 'must be a whole number of seconds from 1 to one year');
   }
   const c = r.credentials;

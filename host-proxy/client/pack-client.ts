@@ -183,6 +183,12 @@ export function packEndpoint(proxy: string, allowHttp: boolean): URL {
   return new URL('v1/pack', base);
 }
 
+/**
+ * With `--measurements`, the receipt's attestation document must be at most this old when it
+ * arrives (it was made for this request moments ago; listed in docs/reference.md).
+ */
+export const PACK_RECEIPT_MAX_AGE_MS = 15 * 60_000;
+
 /** Step 3: the Authorization header, or undefined for an unauthenticated local proxy. */
 async function bearerFor(options: PackClientOptions, env: NodeJS.ProcessEnv, fetchImpl: typeof fetch): Promise<string | undefined> {
   if (options.token !== undefined) return `Bearer ${options.token}`;
@@ -191,11 +197,17 @@ async function bearerFor(options: PackClientOptions, env: NodeJS.ProcessEnv, fet
   return undefined;
 }
 
+/** The system error code behind a fetch failure (`fetch failed` → cause → code, or an AggregateError's first). */
 function networkCode(err: unknown): string {
   let e: unknown = err;
   for (let i = 0; i < 4 && e; i++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') return code;
+    const inner = (e as { errors?: unknown }).errors;
+    if (Array.isArray(inner) && inner.length > 0) {
+      const first = networkCode(inner[0]);
+      if (first !== 'UNKNOWN') return first;
+    }
     e = (e as { cause?: unknown }).cause;
   }
   return 'UNKNOWN';
@@ -226,6 +238,7 @@ async function sendWithRetry(
       const text = await res.text();
       if (res.status === 200) return { answer: parseAnswer(text), attempts: attempt };
       failure = answerError(res.status, text);
+      if (res.status === 401 && authorization === undefined) failure = noTokenError(failure as ProxyAnswerError);
       outcome = { kind: 'response', status: res.status, retryAfter: res.headers.get('retry-after') };
     } catch (err) {
       if (err instanceof HostProxyError || err instanceof ProxyAnswerError) throw err;
@@ -248,6 +261,16 @@ async function sendWithRetry(
     progress(`proxy unavailable (${why}); retrying in ${Math.ceil(waitMs / 1000)} s (retry ${attempt} of ${policy.retries})`);
     await sleep(waitMs);
   }
+}
+
+/** A 401 to a request sent without any credential: say how this client is given one. */
+function noTokenError(answer: ProxyAnswerError): ProxyAnswerError {
+  return new ProxyAnswerError(
+    401,
+    answer.code,
+    `${answer.message} (this client sent no token)`,
+    'set ATTESTED_PACK_TOKEN (or pass --token; argv is visible to other processes), or use --github-oidc AUDIENCE in GitHub Actions',
+  );
 }
 
 function answerError(status: number, text: string): ProxyAnswerError {
@@ -373,5 +396,5 @@ async function verifyAgainstMeasurements(receipt: Record<string, unknown>, nonce
   const expectedPcrs: Record<number, string> = { 0: m.PCR0, 1: m.PCR1, 2: m.PCR2 };
   if (m.PCR8 !== undefined) expectedPcrs[8] = m.PCR8;
   const trustedRoots = rootPaths.length === 0 ? [awsNitroRootG1()] : await Promise.all(rootPaths.map(async (p) => trustedRootFromPem(await readText(p, '--root'))));
-  await verifyReceipt(receipt, { trustedRoots, at: now(), expectedPcrs, expectedNonce: nonce, maxAgeMs: 15 * 60_000 });
+  await verifyReceipt(receipt, { trustedRoots, at: now(), expectedPcrs, expectedNonce: nonce, maxAgeMs: PACK_RECEIPT_MAX_AGE_MS });
 }

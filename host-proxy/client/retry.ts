@@ -1,7 +1,9 @@
 /**
  * The pack client's retry policy, in one place:
  * - retried: HTTP 503 (queue full, enclave down, draining), HTTP 429 (rate limited), and
- *   connection failures before any answer (refused, reset, DNS try-again);
+ *   connection failures before any answer: refused, reset, unreachable, timed out while
+ *   connecting, and DNS failures (`RETRYABLE_NETWORK_CODES`; a proxy still starting or a DNS
+ *   record still propagating looks like this);
  * - not retried: every other status (a 4xx will not change by itself; a 500 is a bug) and a
  *   request that got no answer within the timeout (the pack may still be running);
  * - at most `retries` retries (default 4, so 5 attempts);
@@ -19,8 +21,20 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 4, baseDelayMs: 1000, maxBackoffMs: 30_000, maxWaitSeconds: 60 };
 
-/** Connection failures that mean "nothing answered": safe to retry. */
-const RETRYABLE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+/** Connection failures that mean "nothing answered": safe to retry (listed in docs/reference.md). */
+export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_FAIL',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /** One attempt's outcome. */
 export type AttemptOutcome =

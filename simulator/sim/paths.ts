@@ -2,6 +2,7 @@
  * Where the simulation keeps its state: one directory, reused by the next run (KMS keys and
  * audit log, the simulated NSM PKI, the demo repository, the age identity, the sealed key).
  */
+import { defaultReceiptPath } from '../../host-proxy/client/paths.js';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -79,8 +80,11 @@ export function simPaths(stateDir: string): SimPaths {
   };
 }
 
-/** Artifact and receipt paths of one identity × environment in the output directory. */
+/**
+ * Artifact and receipt paths of one identity × environment in the output directory; the receipt
+ * is named as `pack` names it (`<artifact>.receipt.json`).
+ */
 export function outputPaths(paths: SimPaths, identity: string, environment: string): { artifact: string; receipt: string } {
-  const base = join(paths.outDir, `${identity}.${environment}`);
-  return { artifact: `${base}.json`, receipt: `${base}.receipt.json` };
+  const artifact = join(paths.outDir, `${identity}.${environment}.json`);
+  return { artifact, receipt: defaultReceiptPath(artifact) };
 }

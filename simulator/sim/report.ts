@@ -69,7 +69,7 @@ export function formatSimAccount(s: SimSummary, o: { colour: boolean; projectRoo
     lines.push('');
     lines.push(paint(BOLD, 'Services are up (Ctrl-C stops them):'));
     lines.push(`  host proxy  ${s.services.proxy}   bearer token ${s.services.token}`);
-    lines.push(`  KMS         ${s.services.kms}   (simulator demo credentials, see README "KMS simulator")`);
+    lines.push(`  KMS         ${s.services.kms}   (simulator demo credentials, see simulator/kms/README.md)`);
     lines.push(`  enclave     ${s.services.enclave}   (pid ${s.services.enclavePid})`);
     lines.push('  pack yourself:');
     lines.push(

@@ -187,6 +187,54 @@ describe('attestation verify', () => {
     expect(stale.stderr).toContain('error [ATTESTATION_STALE]');
   });
 
+  it('--max-age takes the same durations as verify-receipt (one shared parser)', async () => {
+    const twoMinutesLater = new Date(prod.timestamp_ms + 120_000).toISOString();
+    const runs = await cliAll(
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', '1m', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', 'PT1M', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', '1h', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', 'P1D', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', '3m', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', '1 month', ...pcrFlags],
+      ['verify', prodFile, '--at', twoMinutesLater, '--max-age', 'P1M', ...pcrFlags],
+    );
+    expect(runs.map((r) => r.code)).toEqual([1, 1, 0, 0, 0, 2, 2]);
+    expect(runs[0].stderr).toContain('error [ATTESTATION_STALE]');
+    expect(runs[5].stderr).toContain('error [USAGE]: --max-age "1 month" is not a duration');
+    expect(runs[6].stderr).toContain('years and months have no fixed length');
+  });
+
+  it('given a receipt JSON, inspect and verify read its `attestation` field and say so', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const doc = await readFile(simDocFile);
+    const receiptFile = path.join(dir, 'artifact.age.json.receipt.json');
+    await writeFile(receiptFile, JSON.stringify({ receiptVersion: 1, claims: { request: {} }, attestation: doc.toString('base64') }, null, 2));
+    const notReceipt = path.join(dir, 'other.json');
+    await writeFile(notReceipt, JSON.stringify({ receiptVersion: 1, claims: {} }));
+    const flags = ['--pcr0', SIM_PCRS[0], '--pcr1', SIM_PCRS[1], '--pcr2', SIM_PCRS[2], '--root', simRootFile];
+    const [fromReceipt, fromDoc, json, verified, verifiedJson, noField] = await cliAll(
+      ['inspect', receiptFile],
+      ['inspect', simDocFile],
+      ['inspect', receiptFile, '--json'],
+      ['verify', receiptFile, ...flags],
+      ['verify', receiptFile, ...flags, '--json'],
+      ['inspect', notReceipt],
+    );
+    expect(fromReceipt.code).toBe(0);
+    const [note, ...decoded] = fromReceipt.stdout.split('\n');
+    expect(note).toBe(`note: ${receiptFile} is a receipt; read the attestation document from its \`attestation\` field`);
+    expect(decoded.join('\n')).toBe(fromDoc.stdout);
+    expect(fromDoc.stdout).not.toContain('receipt');
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, verified: false, source: 'receipt.attestation' });
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toContain('is a receipt; read the attestation document');
+    expect(verified.stdout).toContain('`verify-receipt` also checks the claims');
+    expect(JSON.parse(verifiedJson.stdout)).toMatchObject({ ok: true, source: 'receipt.attestation' });
+    expect(noField.code).toBe(2);
+    expect(noField.stderr).toContain('error [INPUT_NOT_A_DOCUMENT]');
+    expect(noField.stderr).toContain('hint: pass a receipt.json');
+  });
+
   it('--root replaces the pinned AWS root (simulated documents)', async () => {
     const flags = ['--pcr0', SIM_PCRS[0], '--pcr1', SIM_PCRS[1], '--pcr2', SIM_PCRS[2]];
     const [withRoot, withoutRoot, genuineUnderSim] = await cliAll(

@@ -137,6 +137,71 @@ describe('loadProxyConfig', () => {
   });
 });
 
+describe('the config schema is what the parser enforces (docs/reference.md is rendered from it)', () => {
+  it('every integer key: the schema default is applied, min-1 and max+1 are refused naming the path', async () => {
+    const { PROXY_CONFIG_SCHEMA } = await import('../../host-proxy/config-schema.js');
+    const ints = Object.entries(PROXY_CONFIG_SCHEMA).filter(([, k]) => k.type === 'integer') as Array<[string, { default: number; min: number; max: number }]>;
+    expect(ints.length).toBeGreaterThanOrEqual(10);
+    const base = withAuth({ auth: { tokens: [token], githubOidc: { audience: 'a', jwksFile: '/j', allow: [{ repository: 'o/r', repositoryId: '1', identities: ['*'], environments: ['*'] }] } } });
+    const at = (path: string, value: unknown): Record<string, unknown> => {
+      const doc = structuredClone(base) as Record<string, unknown>;
+      const keys = path.split('.');
+      let node = doc;
+      for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
+      node[keys[keys.length - 1]!] = value;
+      return doc;
+    };
+    const defaults = parseProxyConfig(base);
+    const read = (c: typeof defaults, path: string): unknown => {
+      const ms = path.endsWith('Seconds') && path !== 'limits.retryAfterSeconds' && path !== 'auth.githubOidc.clockToleranceSeconds';
+      const parsedPath = ms ? path.replace(/Seconds$/, 'Ms') : path;
+      let v: unknown = c;
+      for (const k of parsedPath.split('.')) v = (v as Record<string, unknown>)[k];
+      return ms ? (v as number) / 1000 : v;
+    };
+    for (const [path, k] of ints) {
+      expect(read(defaults, path), path).toBe(k.default);
+      // headersTimeoutSeconds may not exceed receiveTimeoutSeconds (a rule across keys): raise both.
+      const atMax = path === 'limits.headersTimeoutSeconds' ? { ...at(path, k.max), limits: { headersTimeoutSeconds: k.max, receiveTimeoutSeconds: k.max } } : at(path, k.max);
+      expect(read(parseProxyConfig(atMax), path), path).toBe(k.max);
+      expect(errorOf(() => parseProxyConfig(at(path, k.max + 1))).message, path).toContain(`${path}: expected a number between ${k.min} and ${k.max}`);
+      if (k.min > 0) expect(errorOf(() => parseProxyConfig(at(path, k.min - 1))).message, path).toContain(`${path}: expected a number between`);
+    }
+  });
+
+  it('unknown keys are refused at every level, listing the keys the schema allows there', async () => {
+    const { childKeys } = await import('../../host-proxy/config-schema.js');
+    expect(errorOf(() => parseProxyConfig(withAuth({ relays: {} }))).message).toContain(`relays: unknown key (expected one of: ${childKeys('').join(', ')})`);
+    expect(errorOf(() => parseProxyConfig(withAuth({ enclave: { timeout: 1 } }))).message).toContain(`enclave.timeout: unknown key (expected one of: ${childKeys('enclave').join(', ')})`);
+    expect(errorOf(() => parseProxyConfig({ auth: { tokens: [{ ...token, repos: ['o/r'] }] } })).message).toContain('auth.tokens[0].repos: unknown key (expected one of: name, sha256, identities, environments, repositories)');
+  });
+
+  it('every environment override in the schema reaches its key', async () => {
+    const { ENV_OVERRIDES } = await import('../../host-proxy/config.js');
+    expect(Object.keys(ENV_OVERRIDES)).toHaveLength(10);
+    const c = parseProxyConfig(withAuth(), {
+      env: {
+        ATTESTED_PACK_PROXY_LISTEN: '127.0.0.1:9000',
+        ATTESTED_PACK_PROXY_ENCLAVE_URL: 'unix:///tmp/e.sock',
+        ATTESTED_PACK_PROXY_CONCURRENCY: '3',
+        ATTESTED_PACK_PROXY_QUEUE_SIZE: '4',
+        ATTESTED_PACK_PROXY_BODY_LIMIT: '2048',
+        ATTESTED_PACK_PROXY_LOG_LEVEL: 'warn',
+        ATTESTED_PACK_PROXY_CREDENTIALS: 'imds',
+        ATTESTED_PACK_PROXY_REGION: 'eu-west-1',
+        ATTESTED_PACK_PROXY_RELAY_LISTEN: 'tcp://127.0.0.1:8000',
+        ATTESTED_PACK_PROXY_RELAY_UPSTREAM: 'kms.eu-west-1.amazonaws.com:443',
+      },
+    });
+    expect(c.listen.port).toBe(9000);
+    expect(c.enclave).toMatchObject({ url: 'unix:///tmp/e.sock', concurrency: 3, queueSize: 4 });
+    expect(c.limits.bodyLimitBytes).toBe(2048);
+    expect(c.log.level).toBe('warn');
+    expect(c.credentials).toEqual({ source: 'imds', region: 'eu-west-1' });
+    expect(c.relay).toEqual({ listen: 'tcp://127.0.0.1:8000', upstream: 'kms.eu-west-1.amazonaws.com:443', allowlist: ['kms.eu-west-1.amazonaws.com:443'] });
+  });
+});
+
 describe('README "Host proxy" example', () => {
   it('parses, with the documented OIDC rule fields, token repositories and connection limits', async () => {
     const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');

@@ -108,9 +108,20 @@ describe('KMS relay', () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as net.AddressInfo).port;
-    await expect(startKmsRelay({ listen: `tcp://127.0.0.1:${port}`, upstream: up, allowlist: [up], allowLoopback: true })).rejects.toMatchObject({
-      code: 'RELAY_LISTEN_FAILED',
-    });
+    const err = await startKmsRelay({ listen: `tcp://127.0.0.1:${port}`, upstream: up, allowlist: [up], allowLoopback: true }).catch((e: unknown) => e);
     await new Promise((r) => blocker.close(r));
+    // The system error (code and the kernel's message) is in the message and the details.
+    expect(err).toMatchObject({ code: 'RELAY_LISTEN_FAILED', category: 'unavailable', details: { errno: 'EADDRINUSE', transportCode: 'TRANSPORT_ADDRESS_IN_USE' } });
+    expect((err as Error).message).toMatch(new RegExp(`cannot listen on tcp://127\\.0\\.0\\.1:${port} \\(EADDRINUSE: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\\)`));
+    expect((err as { hint: string }).hint).toContain('holds that port');
+  });
+
+  it('RELAY_LISTEN_FAILED names a permission failure as such', async () => {
+    const up = `127.0.0.1:${upstreamPort}`;
+    const err = await startKmsRelay({ listen: 'unix:///proc/attested-pack-relay.sock', upstream: up, allowlist: [up], allowLoopback: true }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'RELAY_LISTEN_FAILED' });
+    const errno = (err as { details: { errno: string } }).details.errno;
+    expect(['EACCES', 'EPERM', 'ENOENT']).toContain(errno);
+    expect((err as Error).message).toContain(`(${errno}: `);
   });
 });

@@ -54,6 +54,32 @@ describe('request validation', () => {
     });
   }
 
+  it('the pack limits (PACK_LIMITS) hold at the proxy exactly as in the enclave: at the limit passes, one over is refused by both', async () => {
+    const { PACK_LIMITS } = await import('../../enclave-app/protocol.js');
+    const { validatePackRequest } = await import('../../enclave-app/pack/validate.js');
+    const files = (n: number) => Array.from({ length: n }, (_, i) => ({ path: `s/${i}.enc.yaml`, content: 'QQ==' }));
+    const own = new FakeEnclave();
+    app = await buildServer(testConfig({ limits: { rateLimit: { requestsPerMinute: 1000, burst: 1000 } } }), { enclave: own });
+    const over: Array<[string, Record<string, unknown>, string]> = [
+      ['files', { files: files(PACK_LIMITS.maxFiles + 1) }, 'body.files: must NOT have more than 1000 items'],
+      ['nonce', { nonce: 'ab'.repeat(PACK_LIMITS.maxNonceBytes + 1) }, 'body.nonce'],
+      ['ttl', { options: { ttlSeconds: PACK_LIMITS.maxTtlSeconds + 1 } }, `body.options.ttlSeconds: must be <= ${PACK_LIMITS.maxTtlSeconds}`],
+    ];
+    for (const [what, fields, message] of over) {
+      const r = await postPack(app, packBody(fields));
+      expect(r.status, what).toBe(400);
+      expect(r.json.error.message, what).toContain(message);
+    }
+    const atLimit = packBody({ files: files(PACK_LIMITS.maxFiles), nonce: 'ab'.repeat(PACK_LIMITS.maxNonceBytes), options: { ttlSeconds: PACK_LIMITS.maxTtlSeconds } });
+    expect((await postPack(app, atLimit)).status).toBe(200);
+    // The enclave's own check (what a host that skips the proxy would meet) agrees.
+    const sent = own.calls.at(-1)!.body as Parameters<typeof validatePackRequest>[0];
+    expect(() => validatePackRequest(sent)).not.toThrow();
+    expect(() => validatePackRequest({ ...sent, files: [...sent.files, { path: 'one/more.enc.yaml', content: new Uint8Array(1) }] })).toThrow(/at most 1000 files/);
+    expect(() => validatePackRequest({ ...sent, nonce: new Uint8Array(PACK_LIMITS.maxNonceBytes + 1) })).toThrow(/nonce: must be 1\.\.512 bytes/);
+    expect(() => validatePackRequest({ ...sent, options: { ...sent.options, ttlSeconds: PACK_LIMITS.maxTtlSeconds + 1 } })).toThrow(/ttlSeconds/);
+  });
+
   it('400 for a duplicated file path and for invalid JSON', async () => {
     const f = { path: 'a.enc.yaml', content: 'QQ==' };
     const dup = await postPack(shared, packBody({ files: [f, f] }));

@@ -336,12 +336,70 @@ describe('pack client: retry policy', () => {
     expect(sleeps).toHaveLength(1);
   });
 
+  // Node's fetch fails DNS lookups as `TypeError: fetch failed` whose cause carries the getaddrinfo
+  // code; happy-eyeballs connects fail with an AggregateError of per-address errors.
+  const dnsFailure = (code: string): Error => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(`getaddrinfo ${code} packer.internal`), { code, syscall: 'getaddrinfo' }) });
+  const refusedEverywhere = (): Error =>
+    Object.assign(new TypeError('fetch failed'), { cause: new AggregateError([Object.assign(new Error('connect ECONNREFUSED ::1:8443'), { code: 'ECONNREFUSED' }), Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8443'), { code: 'ECONNREFUSED' })]) });
+
+  it.each([
+    ['ENOTFOUND', () => dnsFailure('ENOTFOUND')],
+    ['EAI_AGAIN', () => dnsFailure('EAI_AGAIN')],
+    ['ECONNREFUSED (AggregateError)', refusedEverywhere],
+  ])('retries %s before any answer, then succeeds', async (_name, failure) => {
+    const s = await scripted([(body, _r, res) => json(res, 200, goodAnswer(body))]);
+    let calls = 0;
+    const flaky: typeof fetch = async (input, init) => {
+      calls += 1;
+      if (calls <= 2) throw failure();
+      return fetch(input, init);
+    };
+    const sleeps: number[] = [];
+    const progress: string[] = [];
+    const result = await runPackClient(base(s.url), { env: {}, fetch: flaky, random: () => 0.5, sleep: async (ms) => void sleeps.push(ms), progress: (l) => progress.push(l) });
+    expect(result.attempts).toBe(3);
+    expect(sleeps).toEqual([1000, 2000]);
+    expect(s.hits).toBe(1);
+    expect(progress.join('\n')).toMatch(/proxy unavailable \((ENOTFOUND|EAI_AGAIN|ECONNREFUSED)\); retrying in 1 s/);
+  });
+
+  it('gives up on a name that never resolves with PROXY_UNREACHABLE naming the DNS code (exit 3)', async () => {
+    const sleeps: number[] = [];
+    const err = await runPackClient(base('https://packer.internal:8443', { retries: 2 }), {
+      env: {},
+      fetch: async () => {
+        throw dnsFailure('ENOTFOUND');
+      },
+      sleep: async (ms) => void sleeps.push(ms),
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'PROXY_UNREACHABLE', category: 'unavailable' });
+    expect((err as Error).message).toContain('(ENOTFOUND)');
+    expect(sleeps).toHaveLength(2);
+  });
+
   it('does not retry a request that got no answer in time', async () => {
     const s = await scripted([() => undefined]);
     const err = await runPackClient(base(s.url, { timeoutMs: 300 }), noSleep).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'PROXY_UNREACHABLE' });
     expect((err as Error).message).toMatch(/no answer/);
     expect(s.hits).toBe(1);
+  });
+});
+
+describe('pack client: no credential', () => {
+  it('a 401 to a request without a token says how to give one (--token / ATTESTED_PACK_TOKEN)', async () => {
+    const url = await startProxy({ auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['*'], repositories: '*' }] } });
+    const err = await runPackClient(base(url, { token: undefined }), noSleep).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'AUTH_MISSING', category: 'rejected' });
+    expect((err as Error).message).toContain('this client sent no token');
+    expect((err as { hint: string }).hint).toMatch(/ATTESTED_PACK_TOKEN.*--token.*--github-oidc/);
+  });
+
+  it('a 401 to a request with a wrong token keeps the proxy\'s own answer', async () => {
+    const url = await startProxy({ auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['*'], repositories: '*' }] } });
+    const err = await runPackClient(base(url, { token: 'not-the-token' }), noSleep).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'AUTH_UNKNOWN_TOKEN' });
+    expect((err as Error).message).not.toContain('sent no token');
   });
 });
 

@@ -142,7 +142,9 @@ describe('retry policy helpers', () => {
     expect(isRetryable({ kind: 'response', status: 429, retryAfter: null })).toBe(true);
     for (const status of [400, 401, 403, 404, 413, 422, 500, 504]) expect(isRetryable({ kind: 'response', status, retryAfter: null })).toBe(false);
     expect(isRetryable({ kind: 'network', code: 'ECONNREFUSED' })).toBe(true);
-    expect(isRetryable({ kind: 'network', code: 'ENOTFOUND' })).toBe(false);
+    // DNS failures are retried (issue 15: a name still propagating); TLS and unknown failures are not.
+    for (const code of ['ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ETIMEDOUT']) expect(isRetryable({ kind: 'network', code }), code).toBe(true);
+    for (const code of ['UNKNOWN', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT']) expect(isRetryable({ kind: 'network', code }), code).toBe(false);
     expect(isRetryable({ kind: 'timeout' })).toBe(false);
   });
 

@@ -4,6 +4,7 @@
  * reuses the state; --keep-running serves until SIGINT and then shuts everything down; Ctrl-C
  * in the middle of a run stops it with exit code 130 and leaves no enclave behind.
  */
+import { defaultReceiptPath } from '../../host-proxy/client/paths.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -76,6 +77,8 @@ describe('attested-pack sim --json', () => {
   });
 
   it('wrote the artifact, receipt and measurements it names, and they agree with each other', () => {
+    // Receipts are named as `attested-pack pack` names them: <artifact>.receipt.json.
+    expect(first.receipt).toBe(defaultReceiptPath(first.artifact!));
     for (const p of [first.artifact!, first.receipt!, first.measurements!, first.nsmRoot, first.signPublicKey!, first.sealedKey!]) {
       expect(p.startsWith(state)).toBe(true);
       expect(existsSync(p)).toBe(true);

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateAliasCommand, CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { SimulatedNsmPki } from '../../../attestation/index.js';
 import { startKmsSimulator, type KmsSimulatorHandle } from '../../../simulator/kms/index.js';
@@ -176,6 +176,21 @@ describe('KMS through the SDK against the local KMS simulator', () => {
     const d = await run(['decrypt', out, '--kms-endpoint', sim.endpoint], env());
     expect(d.stderr).toBe('');
     expect(d.stdout.toString()).toBe('{\n\t"api_key": "k-123",\n\t"n": 7\n}\n');
+  });
+
+  it('encrypt --kms with an alias ARN (KMS Encrypt accepts aliases), then decrypt through the alias', async () => {
+    const client = new KMSClient({ endpoint: sim.endpoint, region: sim.region, credentials: creds, maxAttempts: 1 });
+    await client.send(new CreateAliasCommand({ AliasName: 'alias/sops-cli', TargetKeyId: arn }));
+    client.destroy();
+    const aliasArn = `arn:aws:kms:${sim.region}:111122223333:alias/sops-cli`;
+    const plain = path.join(dir, 'kms-alias.yaml');
+    await writeFile(plain, 'token: t-42\n');
+    const out = path.join(dir, 'kms-alias.enc.yaml');
+    const e = await run(['encrypt', plain, '--kms', aliasArn, '--kms-endpoint', sim.endpoint, '--output', out], env());
+    expect([e.code, e.stderr]).toEqual([0, '']);
+    expect(readSopsMetadata(await readFile(out), 'yaml').kms.map((k) => k.arn)).toEqual([aliasArn]);
+    const d = await run(['decrypt', out, '--kms-endpoint', sim.endpoint], env());
+    expect([d.code, d.stderr, d.stdout.toString()]).toEqual([0, '', 'token: t-42\n']);
   });
 
   it('bad credentials: decrypt fails with SOPS_NO_KEY naming the ARN', async () => {

@@ -353,3 +353,44 @@ describe('authorization errors as the SDK sees them', () => {
     expect(r.$metadata.requestId).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
+
+describe('aliases are accepted where AWS accepts them', () => {
+  // AWS KMS API reference, `KeyId`: the cryptographic operations and DescribeKey/GetPublicKey take a
+  // key ID, key ARN, alias name or alias ARN; key-management calls take a key ID or key ARN only.
+  const aliasForms = (name: string): string[] => [name, `arn:aws:kms:us-east-1:${ACCOUNT}:${name}`];
+
+  beforeAll(async () => {
+    await admin.send(new CreateAliasCommand({ AliasName: 'alias/enc-forms', TargetKeyId: symmetricArn }));
+    await admin.send(new CreateAliasCommand({ AliasName: 'alias/sign-forms', TargetKeyId: keyOf('ECC_NIST_P256', 'SIGN_VERIFY') }));
+  });
+
+  it.each(aliasForms('alias/enc-forms'))('Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext) and DescribeKey with %s', async (KeyId) => {
+    const enc = await admin.send(new EncryptCommand({ KeyId, Plaintext: Buffer.from('alias forms') }));
+    expect(enc.KeyId).toBe(symmetricArn);
+    const dec = await admin.send(new DecryptCommand({ KeyId, CiphertextBlob: enc.CiphertextBlob }));
+    expect(Buffer.from(dec.Plaintext!).toString()).toBe('alias forms');
+    expect(dec.KeyId).toBe(symmetricArn);
+    const re = await admin.send(new ReEncryptCommand({ CiphertextBlob: enc.CiphertextBlob, SourceKeyId: KeyId, DestinationKeyId: KeyId }));
+    expect(re.KeyId).toBe(symmetricArn);
+    expect((await admin.send(new GenerateDataKeyCommand({ KeyId, KeySpec: 'AES_256' }))).KeyId).toBe(symmetricArn);
+    expect((await admin.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId, KeySpec: 'AES_256' }))).KeyId).toBe(symmetricArn);
+    expect((await admin.send(new DescribeKeyCommand({ KeyId }))).KeyMetadata!.Arn).toBe(symmetricArn);
+  });
+
+  it.each(aliasForms('alias/sign-forms'))('Sign, Verify and GetPublicKey with %s', async (KeyId) => {
+    const signArn = keyOf('ECC_NIST_P256', 'SIGN_VERIFY');
+    const sig = await admin.send(new SignCommand({ KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' }));
+    expect(sig.KeyId).toBe(signArn);
+    const ok = await admin.send(new VerifyCommand({ KeyId, Message: Buffer.from('m'), Signature: sig.Signature, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    expect(ok.SignatureValid).toBe(true);
+    expect((await admin.send(new GetPublicKeyCommand({ KeyId }))).KeyId).toBe(signArn);
+  });
+
+  it.each(aliasForms('alias/enc-forms'))('GetKeyPolicy, PutKeyPolicy and ScheduleKeyDeletion refuse %s (key ID or ARN only, as AWS)', async (KeyId) => {
+    expect((await failure(admin.send(new GetKeyPolicyCommand({ KeyId, PolicyName: 'default' })))).name).toBe('NotFoundException');
+    const policy = (await admin.send(new GetKeyPolicyCommand({ KeyId: symmetricArn, PolicyName: 'default' }))).Policy!;
+    expect((await failure(admin.send(new PutKeyPolicyCommand({ KeyId, PolicyName: 'default', Policy: policy })))).name).toBe('NotFoundException');
+    expect((await failure(admin.send(new ScheduleKeyDeletionCommand({ KeyId, PendingWindowInDays: 7 })))).name).toBe('NotFoundException');
+    expect((await admin.send(new DescribeKeyCommand({ KeyId: symmetricArn }))).KeyMetadata!.KeyState).toBe('Enabled');
+  });
+});

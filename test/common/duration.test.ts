@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../../verify-receipt/duration.js';
+import { formatDuration, parseDuration } from '../../common/duration.js';
 import { UsageError } from '../../common/errors.js';
 
 describe('parseDuration', () => {
@@ -18,11 +18,13 @@ describe('parseDuration', () => {
     ['PT0.5S', 500],
     ['PT1H30M10S', 5_410_000],
     ['P2W', 1_209_600_000],
+    ['60', 60_000],
+    ['1', 1000],
   ])('%s = %d ms', (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(['', '1', 'h', '1x', '-1h', '1.5h', 'P', 'PT', 'P1Y', 'P1M', 'P1YT1H', '0s', 'PT0S', '1 h', 'P1H', 'T1H', '1h 30m'])(
+  it.each(['', '0', '-60', '1.5', 'h', '1x', '-1h', '1.5h', 'P', 'PT', 'P1Y', 'P1M', 'P1YT1H', '0s', 'PT0S', '1 h', 'P1H', 'T1H', '1h 30m'])(
     'rejects %j as a usage error',
     (text) => {
       expect(() => parseDuration(text)).toThrow(UsageError);
