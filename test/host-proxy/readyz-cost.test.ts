@@ -24,7 +24,9 @@ beforeEach(async () => {
   enclave = await startEnclaveDouble(join(dir, 'enclave.sock'));
   const config = testConfig({
     enclave: { url: enclave.url, concurrency: 2, queueSize: 8, packTimeoutSeconds: 5, healthTimeoutSeconds: 5 },
-    limits: { rateLimit: { requestsPerMinute: 100_000, burst: 100_000 } },
+    // Above the default cap of 256 sockets: the 2×200 callers may hold 400 keep-alive sockets at once,
+    // and this test is about what the enclave pays, not about the proxy's connection cap.
+    limits: { rateLimit: { requestsPerMinute: 100_000, burst: 100_000 }, maxConnections: 1_000 },
   });
   app = await buildServer(config, { enclave: new EnclaveClient({ url: config.enclave.url }) });
   await app.listen({ host: '127.0.0.1', port: 0 });
