@@ -88,7 +88,12 @@ export function parseDeployFile(text: string, source = DEPLOY_FILE_NAME): Deploy
       details: { source, ...(e.linePos?.[0] ? { line: e.linePos[0].line } : {}) },
     });
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 0 });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 0 });
+  } catch {
+    throw new DeployError('DEPLOY_FILE_UNREADABLE', `${source} uses YAML aliases (*name)`, { hint: 'write every value out: a deploy file is reviewed line by line', details: { source } });
+  }
   validateAgainstSchema(raw, source);
   const r = raw as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- shape checked by the schema above
   const config: DeployConfig = {
