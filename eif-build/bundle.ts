@@ -66,6 +66,11 @@ export async function bundleEnclave(options: BundleOptions): Promise<BundleResul
   const root = options.projectRoot ? resolve(options.projectRoot) : await findProjectRoot(dirname(entry));
   const relEntry = relative(root, entry);
   if (relEntry.startsWith('..') || isAbsolute(relEntry)) throw new EifError('EIF_BUNDLE', `entry ${entry} is outside the project root ${root}`);
+  // The project's compiler options, named explicitly: esbuild ignores tsconfig.json files below a
+  // node_modules directory, which is where an installed attested-pack lives; without this the same
+  // sources would bundle to different bytes (a different PCR0) in a checkout and once installed.
+  const tsconfig = join(root, 'tsconfig.json');
+  const tsconfigOption = (await isFile(tsconfig)) ? { tsconfig } : {};
   const { build } = await import('esbuild');
   let result;
   try {
@@ -85,6 +90,7 @@ export async function bundleEnclave(options: BundleOptions): Promise<BundleResul
       logLevel: 'silent',
       external: ['*.node'],
       banner: { js: BANNER },
+      ...tsconfigOption,
     });
   } catch (err) {
     const errors = (err as { errors?: Array<{ text: string; location?: { file: string; line: number } | null }> }).errors ?? [];

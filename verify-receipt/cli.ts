@@ -105,6 +105,7 @@ export function buildVerifyReceiptProgram(): Command {
         '2 usage error, unreadable input or a missing binding.\nChecks without their input are shown as skipped (—), never as passed.',
     )
     .helpOption('-h, --help', 'show this help')
+    .version(VERSION, '-V, --version', 'print the attested-pack version')
     .exitOverride()
     .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
   return program;
