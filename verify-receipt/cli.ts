@@ -69,7 +69,6 @@ const collect = (value: string, previous: string[] | undefined): string[] => [..
 export function buildVerifyReceiptProgram(): Command {
   const program = new Command('verify-receipt')
     .description('Verify an attested-pack receipt offline: the enclave that ran, the claims it attested, the artifact, the source and the keys.')
-    .version(VERSION, '-V, --version', 'print the version')
     .argument('<receipt>', 'receipt.json written by the pack step')
     .option('--measurements <file>', 'expected PCRs from measurements.json (written by `attested-pack eif build`)');
   for (const i of PCR_FLAG_INDICES) {
