@@ -26,11 +26,12 @@ export function registerDeployCommands(program: Command): void {
     .argument('<file>', 'attested-pack.deploy.yaml')
     .requiredOption('--out <dir>', 'output directory (the build writes measurements.json into it)')
     .option('--measurements <file>', 'measurements.json of the built image (default: DIR/measurements.json when it exists)')
+    .option('--rolling-from <file>', 'measurements.json of the image running now: key policies accept both images while instances are replaced (render again without it afterwards)')
     .option('--json', 'machine-readable result')
-    .action(async (file: string, flags: { out: string; measurements?: string; json?: boolean }) => {
+    .action(async (file: string, flags: { out: string; measurements?: string; rollingFrom?: string; json?: boolean }) => {
       await runCommand(Boolean(flags.json), async () => {
         const { writeRendered } = await import('./write.js');
-        const r = await writeRendered(file, flags.out, flags.measurements);
+        const r = await writeRendered(file, flags.out, flags.measurements, flags.rollingFrom);
         if (flags.json) process.stdout.write(JSON.stringify({ ok: true, ...r }, null, 2) + '\n');
         else {
           process.stdout.write(r.written.map((p) => `wrote ${p}\n`).join(''));

@@ -14,6 +14,7 @@ export {
   imageCmdText,
   eifBuildArgs,
   keyPolicy,
+  rollingKeyPolicy,
   expectations,
   MEASUREMENTS_FILE,
   type DeployKey,

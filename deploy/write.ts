@@ -20,7 +20,7 @@ export interface RenderResult {
 }
 
 /** Renders `file` into `dir` (post-build files when measurements exist and match the /cmd). */
-export async function writeRendered(file: string, dir: string, measurementsPath?: string): Promise<RenderResult> {
+export async function writeRendered(file: string, dir: string, measurementsPath?: string, rollingFromPath?: string): Promise<RenderResult> {
   const { config } = await loadDeployFile(file);
   const mPath = measurementsPath ?? join(dir, MEASUREMENTS_FILE);
   const mText = await readFile(mPath, 'utf8').catch((err: unknown) => {
@@ -38,7 +38,8 @@ export async function writeRendered(file: string, dir: string, measurementsPath?
     });
   }
   if (measurements) {
-    const all = renderDeployment(config, { measurements });
+    const rollingFrom = rollingFromPath === undefined ? undefined : await readPrevious(rollingFromPath);
+    const all = renderDeployment(config, { measurements, ...(rollingFrom ? { rollingFrom } : {}) });
     const written = await writeAll(dir, all);
     return { dir, written, built: true, pcr0: measurements.PCR0 };
   }
@@ -56,4 +57,11 @@ async function writeAll(dir: string, files: Map<string, string>): Promise<string
     written.push(path);
   }
   return written;
+}
+
+async function readPrevious(path: string): Promise<Measurements> {
+  const text = await readFile(path, 'utf8').catch((err: unknown) => {
+    throw new DeployError('DEPLOY_NOT_RENDERED', `cannot read --rolling-from ${path}`, { cause: err, hint: 'pass the measurements.json of the image the running instances use' });
+  });
+  return parseMeasurements(text, path);
 }

@@ -228,3 +228,33 @@ describe('deploy check', () => {
     expect(v.stderr).toContain('hint: fields allowed here:');
   });
 });
+
+describe('deploy render --rolling-from (replacing instances without a gap)', () => {
+  it('source/seal policies accept the running image and the new one, and nothing else; without the flag only the new one', async () => {
+    const { checkKeyPolicy } = await import('../../kms-policies/check.js');
+    const { randomBytes } = await import('node:crypto');
+    const next = parseMeasurements(await readFile(join(out, 'measurements.json'), 'utf8'));
+    const hex = () => randomBytes(48).toString('hex');
+    const running = { ...next, PCR0: hex(), PCR2: hex() };
+    const other = { ...next, PCR0: hex(), PCR2: hex() };
+    const runningFile = join(dir, 'running.measurements.json');
+    await writeFile(runningFile, JSON.stringify(running));
+    const rolling = join(dir, 'rolling');
+    await cp(out, rolling, { recursive: true });
+    const r = await runAttestedPack('deploy', 'render', file, '--out', rolling, '--rolling-from', runningFile);
+    expect(r.code, r.stderr).toBe(0);
+    for (const name of ['source-1', 'seal']) {
+      const policy = JSON.parse(await readFile(join(rolling, `policies/${name}.json`), 'utf8'));
+      expect(checkKeyPolicy(policy, next, PARENT_ROLE, { admins: [ADMIN_ROLE] }).attestedDecrypt.allowed).toBe(true);
+      expect(checkKeyPolicy(policy, running, PARENT_ROLE, { admins: [ADMIN_ROLE] }).attestedDecrypt.allowed).toBe(true);
+      expect(checkKeyPolicy(policy, other, PARENT_ROLE, { admins: [ADMIN_ROLE] }).attestedDecrypt.allowed).toBe(false);
+      const single = JSON.parse(await readFile(join(out, `policies/${name}.json`), 'utf8'));
+      expect(checkKeyPolicy(single, running, PARENT_ROLE, { admins: [ADMIN_ROLE] }).attestedDecrypt.allowed).toBe(false);
+    }
+    // deploy check names the rollout policies as drift until they are rendered without the flag.
+    const c = await runAttestedPack('deploy', 'check', rolling, '--file', file);
+    expect(c.code).toBe(1);
+    expect(c.stdout).toContain('policies/source-1.json');
+    expect(c.stdout).toContain('statement EnclaveDecryptsOnlyWithAttestation changed');
+  });
+});
