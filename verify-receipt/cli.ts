@@ -122,7 +122,7 @@ export async function runVerifyReceipt(argv: readonly string[], env: VerifyRecei
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.version') {
-        io.stdout(`verify-receipt ${VERSION}\n`);
+        io.stdout(`${VERSION}\n`);
         return 0;
       }
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') {

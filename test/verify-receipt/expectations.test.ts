@@ -301,7 +301,7 @@ describe('verify-receipt --version', () => {
     const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     const r = await runCli(['--version']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`verify-receipt ${pkg.version}\n`);
+    expect(r.stdout).toBe(`${pkg.version}\n`); // as `attested-pack --version` prints it
   });
 });
 
