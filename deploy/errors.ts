@@ -6,7 +6,10 @@ export type DeployErrorCode =
   | 'DEPLOY_FILE_UNREADABLE'
   /** The deploy file breaks the schema or a rule across fields; the message names the path. */
   | 'DEPLOY_FILE_INVALID'
-  /** A rendered directory lacks a file the command needs (e.g. measurements.json before the build). */
+  /**
+   * The post-build files cannot be rendered: measurements.json is unreadable, missing where needed
+   * (--rolling-from before the build), or the measurement of an image built with another /cmd.
+   */
   | 'DEPLOY_NOT_RENDERED';
 
 /** Raised by the deploy-file parser, the renderer and `deploy check`. */

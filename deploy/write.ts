@@ -27,7 +27,7 @@ export async function writeRendered(file: string, dir: string, measurementsPath?
     if (measurementsPath !== undefined) throw new DeployError('DEPLOY_NOT_RENDERED', `cannot read --measurements ${measurementsPath}`, { cause: err, hint: 'pass the measurements.json image/build.sh wrote' });
     return undefined;
   });
-  let measurements: Measurements | undefined = mText === undefined ? undefined : parseMeasurements(mText, mPath);
+  const measurements: Measurements | undefined = mText === undefined ? undefined : parseMeasurements(mText, mPath);
   const files = renderDeployment(config);
   if (measurements && measurements.buildInputs.cmd !== imageCmdText(config)) {
     // Still write image/ so the operator can rebuild; refuse the rest.
@@ -43,7 +43,11 @@ export async function writeRendered(file: string, dir: string, measurementsPath?
     const written = await writeAll(dir, all);
     return { dir, written, built: true, pcr0: measurements.PCR0 };
   }
-  measurements = undefined;
+  if (rollingFromPath !== undefined) {
+    throw new DeployError('DEPLOY_NOT_RENDERED', '--rolling-from widens the key policies of a built image, and there is none yet', {
+      hint: `build first (${join(dir, 'image/build.sh')} writes ${mPath})`,
+    });
+  }
   return { dir, written: await writeAll(dir, files), built: false };
 }
 
