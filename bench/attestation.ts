@@ -1,7 +1,7 @@
 /**
  * Attestation document verification throughput: our `verifyAttestationDocument` against
  * `@evervault/wasm-attestation-bindings` (Rust/webpki compiled to WASM) on the genuine documents
- * of ../shared/vectors/attestation, each verified at its suggested time against its own PCRs.
+ * of test/vectors/attestation, each verified at its suggested time against its own PCRs.
  * The peer reads the clock through `Date.now`, which is stubbed to the same instant.
  * Every call must succeed; a failed verification aborts the benchmark instead of counting.
  */

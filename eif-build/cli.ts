@@ -62,7 +62,7 @@ async function rootfsSpecFromFlags(o: RootfsFlags) {
     runtime: o.node === false ? { kind: 'reference' as const, nodePath } : { kind: 'include' as const, nodePath, libraryDirs: o.libDir ?? [] },
     env: o.env ?? [],
     // /cmd = node, the bundle, then these arguments (e.g. `serve --listen vsock://ANY:5000
-    // --kms-region R --wrap-key ARN`): part of the image, so part of PCR2.
+    // --kms-region R --envelope ID/ENV=ARN`): part of the image, so part of PCR2.
     ...(o.arg && o.arg.length > 0 ? { cmd: ['/usr/bin/node', '/app/enclave.mjs', ...o.arg] } : {}),
   };
 }
@@ -98,7 +98,7 @@ export function registerEifCommands(program: Command): void {
     .option('--no-node', 'do not include a Node runtime (reference it by hash only; simulation images)')
     .option('--lib-dir <dir>', 'extra directory to search for shared libraries (repeatable)', collect)
     .option('--env <KEY=VALUE>', 'line for /env (repeatable)', collect)
-    .option('--arg <value>', 'argument after `node /app/enclave.mjs` in /cmd, e.g. --arg serve --arg --wrap-key --arg ARN (repeatable)', collect)
+    .option('--arg <value>', 'argument after `node /app/enclave.mjs` in /cmd, e.g. --arg serve --arg --envelope --arg api-gateway/production=ARN (repeatable)', collect)
     .option('-o, --out <file>', 'write the cpio archive here')
     .option('--tree <dir>', 'also write the tree (cmd, env, rootfs/) here, for `eif build --rootfs DIR`')
     .option('--json', 'machine-readable output')

@@ -20,6 +20,8 @@ export interface MeasureEnclaveOptions {
   addonPaths?: string[];
   /** Extra KEY=VALUE lines for /env. */
   env?: string[];
+  /** argv for /cmd (default `/usr/bin/node /app/enclave.mjs`); the simulation passes the flags it runs with. */
+  cmd?: string[];
   arch?: EifArch;
   signer?: EifSigner;
   /** Node runtime referenced by hash; default: the running node. */
@@ -42,6 +44,7 @@ export async function measureEnclaveBundle(options: MeasureEnclaveOptions): Prom
         bundlePath: options.bundlePath,
         ...(options.addonPaths ? { addonPaths: options.addonPaths } : {}),
         ...(options.env ? { env: options.env } : {}),
+        ...(options.cmd ? { cmd: options.cmd } : {}),
         runtime: { kind: 'reference', nodePath: options.nodePath ?? process.execPath },
       },
     },

@@ -4,13 +4,15 @@
  * concurrency; one bad request gets an error answer and never takes the server down.
  * Logs carry event names, codes and timings only — never request bodies.
  */
-import { listenTransport, serveRpc, type RpcConnection, type TransportServer } from '../vsock/index.js';
+import { listenTransport, serveRpc, RpcByteBudget, type RpcConnection, type TransportServer } from '../vsock/index.js';
+import { bytesEqual } from '../common/bytes.js';
 import { PROTOCOL_VERSION, type AttestRequest, type AttestResponse, type ForwardedCredentials, type HealthResponse, type PackRequest, type PackResponse, type UnsealRequest, type UnsealResponse } from './protocol.js';
 import { runPack, type AttestPort, type SigningSetup, type WrapTargets } from './pack/pipeline.js';
 import { RecipientKeyRing, type RecipientKeyRingOptions } from './pack/recipient-keys.js';
 import { unsealSigningKey } from './pack/sealed-key.js';
 import { PackError } from './pack/errors.js';
 import { validatePackRequest } from './pack/validate.js';
+import type { SourceKeyPolicy } from './pack/policy.js';
 import type { KmsConnection } from './kms/client.js';
 import { isAttestedPackError } from '../common/errors.js';
 
@@ -22,19 +24,57 @@ export interface EnclaveServerOptions {
   toolVersion: string;
   /** KMS key for `kms` signing mode. */
   signingKmsKeyId?: string;
+  /**
+   * The one sealed signing key `unseal` accepts (`--seal-key`, `--signer-public-key`, measured).
+   * Without it `unseal` is refused: the host would otherwise choose the key artifacts are signed with.
+   */
+  sealedKeyPin?: SealedKeyPin;
+  /** Connection limits (defaults in DEFAULT_CONNECTION_LIMITS). */
+  limits?: Partial<ConnectionLimits>;
   recipientKeys?: RecipientKeyRingOptions;
   /** Packs running at once across all connections (default 4); more wait their turn. */
   maxConcurrentPacks?: number;
   /** Envelopes the enclave may wrap artifacts for (default 'any'; see PackPorts.wrapTargets). */
   wrapTargets?: WrapTargets;
-  /** KMS keys SOPS files may be encrypted under (default: any). */
-  sourceKeys?: readonly string[];
+  /** KMS keys SOPS files may be encrypted under, for every cell or per cell (default: any). */
+  sourceKeys?: SourceKeyPolicy | readonly string[];
+  /** SHA-256 of the only clef.yaml contents accepted (`--manifest-sha256`; default: any). */
+  manifestSha256?: readonly string[];
   /** Credentials used when a request forwards none (simulation only). */
   defaultCredentials?: ForwardedCredentials;
   now?: () => number;
   /** Receives structured events (never secrets). Default: none. */
   log?: (event: EnclaveLogEvent) => void;
 }
+
+/** The sealed signing key the image pins: the KMS key it is sealed under and its public half. */
+export interface SealedKeyPin {
+  sealKeyArn: string;
+  /** Ed25519 SPKI DER. */
+  publicKeySpki: Uint8Array;
+}
+
+/** What one host may hold open on the enclave's server. */
+export interface ConnectionLimits {
+  /** Connections at once; more are closed as they arrive. */
+  maxConnections: number;
+  /** A connection must complete hello within this time. */
+  helloTimeoutMs: number;
+  /** A connection with nothing in flight is closed after this long without a byte. */
+  idleTimeoutMs: number;
+  /** Largest frame before hello. */
+  maxHelloFrameBytes: number;
+  /** Bytes of unfinished frames held across all connections (one frame may be up to 16 MiB). */
+  maxBufferedBytes: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxConnections: 32,
+  helloTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
+  maxHelloFrameBytes: 4096,
+  maxBufferedBytes: 64 * 1024 * 1024,
+};
 
 export interface EnclaveLogEvent {
   level: 'info' | 'warn' | 'error';
@@ -117,6 +157,7 @@ export async function startEnclaveServer(options: EnclaveServerOptions): Promise
             publicKeyCache,
             ...(options.wrapTargets ? { wrapTargets: options.wrapTargets } : {}),
             ...(options.sourceKeys ? { sourceKeys: options.sourceKeys } : {}),
+            ...(options.manifestSha256 ? { manifestSha256: options.manifestSha256 } : {}),
           }),
         );
         log({ level: 'info', event: 'pack.ok', ms: now() - started });
@@ -160,6 +201,24 @@ export async function startEnclaveServer(options: EnclaveServerOptions): Promise
           details: { field: 'sealedKey' },
         });
       }
+      // The image pins the only key it unseals; the host chooses nothing but the moment.
+      const pin = options.sealedKeyPin;
+      if (!pin) {
+        throw new PackError('PACK_SEALED_KEY_REFUSED', 'unseal refused: this enclave pins no sealed signing key (--seal-key, --signer-public-key)', {
+          hint: 'rebuild the image with --seal-key ARN --signer-public-key BASE64 (from `attested-pack sealed-key create`)',
+          details: { refused: 'sealedKey' },
+        });
+      }
+      if (sk.kmsKeyId !== pin.sealKeyArn || !bytesEqual(sk.publicKey, pin.publicKeySpki)) {
+        const what = sk.kmsKeyId !== pin.sealKeyArn ? `seal key ${sk.kmsKeyId.slice(0, 200)}` : 'signer public key';
+        log({ level: 'warn', event: 'unseal.refused', code: 'PACK_SEALED_KEY_REFUSED', refused: sk.kmsKeyId !== pin.sealKeyArn ? 'sealKey' : 'publicKey' });
+        throw new PackError('PACK_SEALED_KEY_REFUSED', `unseal refused: the ${what} is not the one this image pins`, {
+          hint: `the image unseals only the key sealed under ${pin.sealKeyArn} whose public key is ${Buffer.from(pin.publicKeySpki).toString('base64')}`,
+          details: { refused: sk.kmsKeyId !== pin.sealKeyArn ? 'sealKey' : 'publicKey' },
+        });
+      }
+      // A working key is never replaced (it can only be the pinned one anyway).
+      if (signing.sealed) return { publicKey: signing.sealed.publicKeySpki };
       try {
         const key = await keys.acquire();
         const recipient = {
@@ -167,7 +226,8 @@ export async function startEnclaveServer(options: EnclaveServerOptions): Promise
           privateKey: key.privateKey,
           spkiDer: key.spkiDer,
         };
-        signing.sealed = await unsealSigningKey(sk, options.kms.forCredentials(credentialsOf(b.credentials)), recipient);
+        const unsealed = await unsealSigningKey({ ...sk, kmsKeyId: pin.sealKeyArn, publicKey: pin.publicKeySpki }, options.kms.forCredentials(credentialsOf(b.credentials)), recipient);
+        signing.sealed ??= unsealed;
         delete signing.sealedUnavailableReason;
         log({ level: 'info', event: 'unseal.ok' });
         return { publicKey: signing.sealed.publicKeySpki };
@@ -182,11 +242,24 @@ export async function startEnclaveServer(options: EnclaveServerOptions): Promise
     },
   };
 
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+  const budget = new RpcByteBudget(limits.maxBufferedBytes);
   const server: TransportServer = await listenTransport(options.listen, (stream) => {
+    if (connections.size >= limits.maxConnections) {
+      // Refused before a byte is read: a connection costs nothing beyond its socket.
+      log({ level: 'warn', event: 'connection.refused', code: 'RPC_LIMIT', connections: connections.size });
+      stream.destroy();
+      return;
+    }
     const conn = serveRpc(stream, handlers, {
       versions: [PROTOCOL_VERSION],
       server: `attested-pack-enclave/${options.toolVersion}`,
       maxConcurrent: 16,
+      helloTimeoutMs: limits.helloTimeoutMs,
+      idleTimeoutMs: limits.idleTimeoutMs,
+      maxHelloFrameBytes: limits.maxHelloFrameBytes,
+      budget,
+      onAbort: (code) => log({ level: 'warn', event: 'connection.closed', code, connections: connections.size, bufferedBytes: budget.used }),
     });
     connections.add(conn);
     void conn.closed.then(() => connections.delete(conn));

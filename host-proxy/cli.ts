@@ -82,7 +82,7 @@ export function registerHostProxyCommands(program: Command): void {
     .option('--root <pem>', 'trusted root for --measurements (repeatable; default: the AWS Nitro root G1)', collect, [])
     .option('--token <token>', 'proxy bearer token (prefer the ATTESTED_PACK_TOKEN environment variable: argv is visible to other processes)')
     .option('--github-oidc <audience>', 'authenticate with a GitHub Actions OIDC token for this audience (needs permissions: id-token: write)')
-    .option('--signing <mode>', 'artifact signing: kms, sealed or none', 'none')
+    .option('--signing <mode>', 'artifact signing: sealed (default: proves the enclave signed), kms (proves the KMS key, not the enclave) or none', 'sealed')
     .option('--ttl <seconds>', 'artifact lifetime in seconds (sets expiresAt)')
     .option('--allow-dirty', 'pack HEAD even if tracked files have uncommitted changes')
     .option('--repository <owner/name>', 'repository named in the receipt (default: GITHUB_REPOSITORY, else the origin remote)')

@@ -38,6 +38,11 @@ export class EnclaveClient implements EnclaveLink {
 
   constructor(private readonly options: EnclaveClientOptions) {}
 
+  /** A connection is open now (no request is sent to find out). */
+  get connected(): boolean {
+    return this.rpc !== undefined && !this.rpc.isClosed;
+  }
+
   async request<T extends EnclaveCallType>(type: T, body: EnclaveCalls[T]['request'], options: { timeoutMs: number }): Promise<EnclaveCalls[T]['response']> {
     const rpc = await this.connection();
     return this.call(rpc, type, body, options.timeoutMs);

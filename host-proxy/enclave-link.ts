@@ -31,4 +31,6 @@ export type EnclaveCallType = keyof EnclaveCalls;
 export interface EnclaveLink {
   request<T extends EnclaveCallType>(type: T, body: EnclaveCalls[T]['request'], options: { timeoutMs: number }): Promise<EnclaveCalls[T]['response']>;
   close(): Promise<void>;
+  /** Whether a connection is open now (undefined: the link cannot tell). Asking costs the enclave nothing. */
+  readonly connected?: boolean;
 }

@@ -59,7 +59,7 @@ export const packRequestSchema = {
       additionalProperties: false,
       properties: {
         ttlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000 },
-        signing: { type: 'string', enum: ['kms', 'sealed', 'none'], default: 'none' },
+        signing: { type: 'string', enum: ['kms', 'sealed', 'none'], default: 'sealed' },
       },
     },
   },

@@ -82,7 +82,9 @@ export type RpcErrorCode =
   /** The peer sent something the protocol does not allow (unknown id, wrong type, bad body). */
   | 'RPC_PROTOCOL'
   /** The server has no handler for a request type. */
-  | 'RPC_UNKNOWN_TYPE';
+  | 'RPC_UNKNOWN_TYPE'
+  /** A server limit was reached (connections, bytes buffered per connection or in total); the connection is closed. */
+  | 'RPC_LIMIT';
 
 /** A failure of the request/response exchange itself (not of the remote operation). */
 export class RpcError extends AttestedPackError {

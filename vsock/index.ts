@@ -33,6 +33,7 @@ export {
 export {
   RpcClient,
   serveRpc,
+  RpcByteBudget,
   DEFAULT_RPC_VERSIONS,
   type RpcClientOptions,
   type RpcRequestOptions,

@@ -360,6 +360,34 @@ export interface ServeRpcOptions extends FrameOptions {
   server?: string;
   /** Most requests handled at once on this connection (default 8); reading pauses beyond it. */
   maxConcurrent?: number;
+  /** Close the connection unless `hello` completes within this time (default: no limit). */
+  helloTimeoutMs?: number;
+  /** Close the connection after this long without a byte from the peer while nothing is in flight (default: no limit). */
+  idleTimeoutMs?: number;
+  /** Largest frame accepted before `hello` completed (default: maxFrameBytes); a hello is tiny. */
+  maxHelloFrameBytes?: number;
+  /** A byte budget shared by the connections of one server: bytes of unfinished frames they hold, in total. */
+  budget?: RpcByteBudget;
+  /** Told the code when the server drops this connection for a protocol error, a limit or a timeout (for logs; never payload). */
+  onAbort?: (code: string) => void;
+}
+
+/** Bytes of unfinished frames held by all connections of a server, against one cap. */
+export class RpcByteBudget {
+  #used = 0;
+  constructor(readonly maxBytes: number) {
+    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError('maxBytes must be a positive integer');
+  }
+  /** Bytes held now. */
+  get used(): number {
+    return this.#used;
+  }
+  /** Takes `n` more bytes (or gives back with a negative n); false (and nothing taken) when over the cap. */
+  adjust(n: number): boolean {
+    if (n > 0 && this.#used + n > this.maxBytes) return false;
+    this.#used = Math.max(0, this.#used + n);
+    return true;
+  }
 }
 
 /** A connection being served. */
@@ -420,6 +448,11 @@ export function serveRpc(stream: Duplex, handlers: Readonly<Record<string, RpcHa
   const abort = (err: unknown): void => {
     if (done) return;
     const body = errorBodyOf(err instanceof FrameError || err instanceof RpcError ? err : new RpcError('RPC_PROTOCOL', 'protocol violation'));
+    try {
+      options.onAbort?.(body.code);
+    } catch {
+      // a logger's failure must not keep a bad connection open
+    }
     void send({ v: version || Math.max(...versions), id: 0, type: 'error', body }).finally(() => {
       // Flush the error, then drop the connection: nothing more will be read from it.
       stream.end(() => stream.destroy());
@@ -429,6 +462,9 @@ export function serveRpc(stream: Duplex, handlers: Readonly<Record<string, RpcHa
     done = true;
     queue.length = 0;
     stream.pause();
+    clearTimers();
+    if (idleTimer) clearTimeout(idleTimer);
+    release();
   };
 
   const answerHello = (message: Envelope): void => {
@@ -508,12 +544,67 @@ export function serveRpc(stream: Duplex, handlers: Readonly<Record<string, RpcHa
     else stream.pause();
   };
 
+  // Limits: unfinished frames are charged to the shared budget; hello and idle peers time out.
+  let charged = 0;
+  const recharge = (): boolean => {
+    const now = decoder.bufferedBytes;
+    const ok = options.budget ? options.budget.adjust(now - charged) : true;
+    if (ok) charged = now;
+    return ok;
+  };
+  const release = (): void => {
+    options.budget?.adjust(-charged);
+    charged = 0;
+  };
+  stream.once('close', release);
+  const timers: NodeJS.Timeout[] = [];
+  const clearTimers = (): void => {
+    for (const t of timers.splice(0)) clearTimeout(t);
+  };
+  stream.once('close', clearTimers);
+  if (options.helloTimeoutMs !== undefined) {
+    timers.push(
+      setTimeout(() => {
+        if (version === 0) abort(new RpcError('RPC_TIMEOUT', `no hello within ${options.helloTimeoutMs} ms`, { hint: 'send hello first, at once' }));
+      }, options.helloTimeoutMs).unref(),
+    );
+  }
+  let idleTimer: NodeJS.Timeout | undefined;
+  const armIdle = (): void => {
+    if (options.idleTimeoutMs === undefined || done) return;
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      // A pack in flight is not idleness: look again later.
+      if (inFlight > 0 || queue.length > 0) armIdle();
+      else abort(new RpcError('RPC_TIMEOUT', `connection idle for ${options.idleTimeoutMs} ms`, { hint: 'reconnect when there is a request to send' }));
+    }, options.idleTimeoutMs).unref();
+  };
+  stream.once('close', () => {
+    if (idleTimer) clearTimeout(idleTimer);
+  });
+  armIdle();
+
   stream.on('data', (chunk: Buffer) => {
     if (done) return;
+    armIdle();
     try {
       for (const value of decoder.push(chunk)) queue.push(toEnvelope(value));
     } catch (err) {
       abort(err);
+      return;
+    }
+    // Until a hello has arrived (answered, or queued in this very chunk), only a hello-sized frame may be pending.
+    const beforeHello = version === 0 && !queue.some((m) => m.type === 'hello');
+    if (beforeHello && options.maxHelloFrameBytes !== undefined && decoder.bufferedBytes > options.maxHelloFrameBytes + 4) {
+      abort(new RpcError('RPC_LIMIT', `a frame larger than ${options.maxHelloFrameBytes} bytes before hello`, { category: 'input', details: { bytes: decoder.bufferedBytes } }));
+      return;
+    }
+    if (!recharge()) {
+      abort(
+        new RpcError('RPC_LIMIT', `the server holds too many unfinished frames (${options.budget?.used ?? 0} of ${options.budget?.maxBytes ?? 0} bytes)`, {
+          hint: 'retry later; send each frame whole, without pauses',
+        }),
+      );
       return;
     }
     pump();

@@ -14,6 +14,10 @@ export type PackErrorCode =
   | 'PACK_WRAP_TARGET_REFUSED'
   /** A SOPS file is encrypted under a KMS key the enclave was not told to decrypt with. */
   | 'PACK_SOURCE_KEY_REFUSED'
+  /** clef.yaml is not one of the manifests the image pins (`--manifest-sha256`). */
+  | 'PACK_MANIFEST_REFUSED'
+  /** An unseal request for a sealed key (seal key or public key) other than the one the image pins. */
+  | 'PACK_SEALED_KEY_REFUSED'
   /** The enclave is at its concurrency limit. */
   | 'PACK_BUSY';
 

@@ -37,6 +37,7 @@ import type { RecipientKeyRing } from './recipient-keys.js';
 import { PackError } from './errors.js';
 import { toNamespaceValues } from './sops-to-clef.js';
 import { validatePackRequest } from './validate.js';
+import { cellName, checkEnvelope, checkManifest, checkSourceKeys, sourceKeysFor, type EnvelopePolicy, type SourceKeyPolicy } from './policy.js';
 
 /** A full KMS key or alias ARN, as receipts record them. */
 const KMS_KEY_ARN = /^arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(?:key|alias)\/[A-Za-z0-9/_+=.@-]+$/;
@@ -70,36 +71,29 @@ export interface PackPorts {
   /** Cache of KMS signing public keys (SPKI DER) by key ARN. */
   publicKeyCache?: Map<string, Uint8Array>;
   /**
-   * Where the enclave may re-wrap secrets. clef.yaml arrives from the (untrusted) host, so without
-   * this list a caller could name its own age key or KMS key as the artifact's envelope and receive
-   * every secret in scope. 'any' opts out (tests, local experiments); the `enclave serve` CLI
-   * requires an explicit choice outside simulation.
+   * Where the enclave may re-wrap secrets: one envelope per identity × environment (policy.ts).
+   * clef.yaml arrives from the (untrusted) host, so without this map a caller could name its own
+   * age key or KMS key as the artifact's envelope — or give an identity whose envelope it can open
+   * a scope it never had — and receive every secret in it. 'any' opts out (tests, experiments);
+   * `enclave serve` requires an explicit choice outside simulation.
    */
   wrapTargets?: WrapTargets;
   /**
-   * KMS keys the SOPS files may be encrypted under (absent: any). The host forwards the AWS
-   * credentials, so it could otherwise slip in a SOPS file under a key it owns and have its own
-   * values packed; the receipt would show that key, but only after the fact.
+   * KMS keys the SOPS files may be encrypted under (absent: any), for every cell or per cell. The
+   * host forwards the AWS credentials, so it could otherwise slip in a SOPS file under a key it
+   * owns and have its own values packed, or feed another environment's files to this cell.
    */
-  sourceKeys?: readonly string[];
+  sourceKeys?: SourceKeyPolicy | readonly string[];
+  /** SHA-256 (hex) of the only clef.yaml contents accepted (absent: any; policy.ts checkManifest). */
+  manifestSha256?: readonly string[];
 }
 
-/** The artifact envelopes the enclave is allowed to produce. */
-export type WrapTargets = 'any' | { kmsKeys: readonly string[]; ageRecipients: readonly string[] };
+/** The artifact envelopes the enclave is allowed to produce: identity/environment → envelope. */
+export type WrapTargets = 'any' | EnvelopePolicy;
 
-/** Refuses an envelope that is not on the list, before anything is decrypted. */
+/** Refuses an envelope that is not the one pinned for this identity × environment, before anything is decrypted. */
 export function checkWrapTarget(scope: PackScope, targets: WrapTargets | undefined): void {
-  if (targets === undefined || targets === 'any') return;
-  const env = scope.envelope;
-  const allowed =
-    env.kind === 'kms' ? targets.kmsKeys.includes(env.keyId) : env.recipients.length > 0 && env.recipients.every((r) => targets.ageRecipients.includes(r));
-  if (!allowed) {
-    const what = env.kind === 'kms' ? `KMS key ${env.keyId}` : `age recipient(s) ${env.recipients.join(', ')}`;
-    throw new PackError('PACK_WRAP_TARGET_REFUSED', `${scope.identity}/${scope.environment} would be wrapped for ${what}, which this enclave is not configured to wrap for`, {
-      hint: 'start the enclave with --wrap-key ARN / --wrap-age-recipient R naming the envelopes in clef.yaml',
-      details: { identity: scope.identity, environment: scope.environment },
-    });
-  }
+  checkEnvelope(scope, targets);
 }
 
 /** Runs one pack. Throws typed errors (PackError, ClefError, SopsError, KmsError, …). */
@@ -109,6 +103,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
 
   // 2. clef.yaml → the scope: which cells to read and how to wrap the artifact.
   // Cell paths in clef.yaml are relative to its directory; request and receipt paths are repo-relative.
+  checkManifest(request.manifest.content, ports.manifestSha256);
   const manifest = parseManifest(request.manifest.content);
   const manifestDir = posix.dirname(request.manifest.path);
   const repoPath = (cellPath: string): string => (manifestDir === '.' ? cellPath : posix.join(manifestDir, cellPath));
@@ -117,7 +112,16 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
     fileExists: (p) => byPath.has(repoPath(p)),
   });
 
+  // The image's pins, before any KMS call: this cell's envelope, and the keys its files are under.
   checkWrapTarget(scope, ports.wrapTargets);
+  const allowedSourceKeys = sourceKeysFor(ports.sourceKeys, request.identity, request.environment);
+  checkSourceKeys(
+    allowedSourceKeys
+      ? scope.files.map((cell) => ({ path: repoPath(cell.path), kmsArns: readSopsMetadata(byPath.get(repoPath(cell.path))!, cell.format).kms.map((k) => k.arn) }))
+      : [],
+    allowedSourceKeys,
+    cellName(request.identity, request.environment),
+  );
 
   // The signer is resolved before anything is decrypted: a mode that cannot be honoured must not
   // cost a single plaintext.
@@ -151,7 +155,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
                   hint: 'the receipt names every key by ARN: re-encrypt the file with `sops --kms arn:aws:kms:REGION:ACCOUNT:key/ID`',
                 }));
               }
-              if (ports.sourceKeys && !ports.sourceKeys.includes(req.arn)) {
+              if (allowedSourceKeys && !allowedSourceKeys.includes(req.arn)) {
                 throw (kmsFailure ??= new PackError('PACK_SOURCE_KEY_REFUSED', `${repoPath(cell.path)} is encrypted under ${req.arn}, which this enclave does not decrypt with`, {
                   details: { path: repoPath(cell.path) },
                   hint: 'start the enclave with --source-key ARN for every key your SOPS files use',
@@ -171,7 +175,8 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
                 throw err;
               }
             },
-          });
+            // Clef stores strings: the unauthenticated `type:` tag must not decide anything here.
+          }, { values: 'text' });
           return { cell, result };
         } catch (err) {
           if (isAttestedPackError(err) && err.code === 'SOPS_NO_KEY' && isAttestedPackError(kmsFailure)) throw kmsFailure;

@@ -3,8 +3,10 @@
  *   1. load the store and take out the metadata      (loadEncryptedFile, parseMetadata)
  *   2. refuse files without a MAC                    (SOPS_NO_MAC — before any key is used)
  *   3. recover the data key from the master keys     (recoverDataKey)
- *   4. decrypt every value, recomputing the MAC      (decryptBranches)
- *   5. decrypt the stored MAC and compare            (verifyMac — always; there is no opt-out)
+ *   4. decrypt every value, recomputing the MAC      (decryptBranches; over the authenticated
+ *                                                     bytes, before any `type:` tag is trusted)
+ *   5. decrypt the stored MAC and compare            (verifyMac — always; there is no opt-out),
+ *      and only then report a value whose tag did not fit its bytes
  * The data key lives in one Buffer that is zeroed in `finally`.
  */
 import { timingSafeEqual } from 'node:crypto';
@@ -24,7 +26,7 @@ import {
 import { EncryptionRules } from './rules.js';
 import { loadEncryptedFile } from './stores/index.js';
 import { type SopsMap } from './tree.js';
-import { decryptBranches } from './walk.js';
+import { decryptBranches, type ValueReading } from './walk.js';
 
 /** A decrypted file: the ordered plaintext branches (one per YAML document) and the verified metadata. */
 export interface SopsDecrypted {
@@ -108,12 +110,24 @@ function verifyMac(cipher: ValueCipher, md: SopsMetadata, computedHex: string): 
   }
 }
 
-function decryptLoaded(branches: SopsMap[], metadata: SopsMetadata, dataKey: Uint8Array, format: SopsFormat): SopsDecrypted {
+/** Options of decryptSops. */
+export interface SopsDecryptOptions {
+  /**
+   * `typed` (default, like `sops decrypt`): values read by their `type:` tag; a tag that does not
+   * fit is SOPS_BAD_VALUE, reported only after the MAC matched. `text` (the pack path): values
+   * read by their bytes alone, so the unauthenticated tag never decides success.
+   */
+  values?: ValueReading;
+}
+
+function decryptLoaded(branches: SopsMap[], metadata: SopsMetadata, dataKey: Uint8Array, format: SopsFormat, options: SopsDecryptOptions = {}): SopsDecrypted {
   const cipher = new ValueCipher(dataKey);
   try {
     const rules = new EncryptionRules(metadata.rule);
-    const walked = decryptBranches(branches, cipher, rules, metadata.macOnlyEncrypted);
+    const walked = decryptBranches(branches, cipher, rules, metadata.macOnlyEncrypted, options.values ?? 'typed');
+    // 5. The MAC first: whatever the tags say, a modified file fails here with one answer.
     verifyMac(cipher, metadata, walked.macHex);
+    if (walked.misfit) throw walked.misfit;
     return { format, branches: walked.branches, metadata };
   } catch (err) {
     return wrapUnexpected(err);
@@ -123,13 +137,13 @@ function decryptLoaded(branches: SopsMap[], metadata: SopsMetadata, dataKey: Uin
 }
 
 /** Decrypts a SOPS file with the given key sources; the MAC is always verified. */
-export async function decryptSops(bytes: Uint8Array, format: SopsFormat, keys: SopsKeySources): Promise<SopsDecrypted> {
+export async function decryptSops(bytes: Uint8Array, format: SopsFormat, keys: SopsKeySources, options: SopsDecryptOptions = {}): Promise<SopsDecrypted> {
   const { branches, metadata } = load(bytes, format);
   requireMac(metadata);
   let dataKey: Uint8Array | undefined;
   try {
     dataKey = await recoverDataKey(metadata, keys);
-    return decryptLoaded(branches, metadata, dataKey, format);
+    return decryptLoaded(branches, metadata, dataKey, format, options);
   } finally {
     zeroize(dataKey);
   }

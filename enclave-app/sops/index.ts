@@ -25,6 +25,7 @@ export {
   readSopsMetadata,
   macAad,
   type SopsDecrypted,
+  type SopsDecryptOptions,
   type SopsFileMetadata,
 } from './decrypt.js';
 export { encryptSops, encryptSopsFile, type SopsEncryptOptions, type SopsMasterKeySpec } from './encrypt.js';

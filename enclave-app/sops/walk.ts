@@ -7,9 +7,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { zeroize } from '../../common/bytes.js';
 import { SopsError, describePath } from './errors.js';
-import { ValueCipher, valueToBytes } from './cipher.js';
+import { ValueCipher, decodeTyped, decodeUtf8, parseEncryptedValue, valueToBytes, type SopsValueType } from './cipher.js';
 import type { EncryptionRules } from './rules.js';
-import { SopsComment, SopsMap, type SopsMapEntry, type SopsValue } from './tree.js';
+import { SopsBytes, SopsComment, SopsMap, type SopsMapEntry, type SopsValue } from './tree.js';
 
 /** SHA-256("sops"): written first into the MAC when `mac_only_encrypted` is set. */
 export const MAC_ONLY_ENCRYPTED_INIT = Buffer.from('8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69', 'hex');
@@ -27,6 +27,39 @@ interface WalkContext {
   rules: EncryptionRules;
   macOnlyEncrypted: boolean;
   hash: Hash;
+}
+
+/**
+ * How decrypted values are read:
+ *  - `typed` (sops): by their `type:` tag (int, float, bool, time, …), as `sops decrypt` does;
+ *  - `text` (the pack path): by their bytes alone, whatever the tag says.
+ * The tag is not covered by the MAC (nor by the value's AAD), so anyone who can edit the file can
+ * change it. In `typed` mode a tag that does not fit the value is reported only after the MAC
+ * was verified; in `text` mode it never decides anything (see textValue).
+ */
+export type ValueReading = 'typed' | 'text';
+
+interface DecryptContext extends WalkContext {
+  reading: ValueReading;
+  /** The first value whose tag did not fit its bytes (typed mode), reported after the MAC check. */
+  misfit?: SopsError;
+}
+
+/**
+ * A value read by its bytes only (the pack path: Clef stores strings). The result, its success and
+ * its length do not depend on the `type:` tag, so flipping a tag teaches the host nothing about
+ * the secret: text stays text (invalid UTF-8 is kept as bytes, as a `str` value is), except that
+ * the exact bytes `True`/`False` under a `bool` tag read as the boolean sops wrote (Clef's
+ * String() then yields `true`/`false`: same length, only ever inside the encrypted artifact).
+ */
+export function textValue(type: SopsValueType, pt: Buffer): SopsValue {
+  if (type === 'bool') {
+    const s = pt.toString('latin1');
+    if (s === 'True') return true;
+    if (s === 'False') return false;
+  }
+  const text = decodeUtf8(pt);
+  return text === undefined ? new SopsBytes(Uint8Array.from(pt), 'str') : text;
 }
 
 function newHash(macOnlyEncrypted: boolean): Hash {
@@ -63,21 +96,53 @@ function hashLeaf(ctx: WalkContext, v: SopsValue): void {
 export interface DecryptWalkResult {
   branches: SopsMap[];
   macHex: string;
+  /**
+   * Typed mode: the first value whose `type:` tag did not fit its bytes. The caller throws it only
+   * after the MAC matched, so the answer to "is this secret an int?" never comes before (or
+   * instead of) the integrity answer.
+   */
+  misfit?: SopsError;
 }
 
-/** Decrypts every branch (a new tree is built; the input is not modified) and computes the MAC. */
+/**
+ * Decrypts every branch (a new tree is built; the input is not modified) and computes the MAC
+ * over the authenticated plaintext bytes of each value (for files sops wrote these are exactly
+ * the bytes sops hashes: its typed values re-encode to the same text).
+ */
 export function decryptBranches(
   branches: readonly SopsMap[],
   cipher: ValueCipher,
   rules: EncryptionRules,
   macOnlyEncrypted: boolean,
+  reading: ValueReading = 'typed',
 ): DecryptWalkResult {
-  const ctx: WalkContext = { cipher, rules, macOnlyEncrypted, hash: newHash(macOnlyEncrypted) };
+  const ctx: DecryptContext = { cipher, rules, macOnlyEncrypted, hash: newHash(macOnlyEncrypted), reading };
   const out = branches.map((b) => decryptMap(ctx, b, ROOT, []));
-  return { branches: out, macHex: ctx.hash.digest('hex').toUpperCase() };
+  return { branches: out, macHex: ctx.hash.digest('hex').toUpperCase(), ...(ctx.misfit ? { misfit: ctx.misfit } : {}) };
 }
 
-function decryptLeaf(ctx: WalkContext, v: SopsValue, f: Frame, stack: string[][]): SopsValue {
+/** Opens one `ENC[…]` value, feeds its raw bytes to the MAC and reads it per `ctx.reading`. */
+function openValue(ctx: DecryptContext, s: string, f: Frame, hashed: boolean): SopsValue {
+  if (s === '') return '';
+  const ev = parseEncryptedValue(s, f.path);
+  const pt = ctx.cipher.open(ev, f.aad, f.path);
+  try {
+    // sops never hashes a value that decrypts to a comment; that depends on the tag alone.
+    if (hashed && ev.type !== 'comment') ctx.hash.update(pt);
+    if (ctx.reading === 'text') return textValue(ev.type, pt);
+    try {
+      return decodeTyped(ev.type, pt, f.path);
+    } catch (err) {
+      if (!(err instanceof SopsError)) throw err;
+      ctx.misfit ??= err;
+      return '';
+    }
+  } finally {
+    zeroize(pt);
+  }
+}
+
+function decryptLeaf(ctx: DecryptContext, v: SopsValue, f: Frame, stack: string[][]): SopsValue {
   const isComment = v instanceof SopsComment;
   const encrypted = ctx.rules.shouldEncrypt(f.matched, stack, isComment);
   let out: SopsValue = v;
@@ -92,7 +157,8 @@ function decryptLeaf(ctx: WalkContext, v: SopsValue, f: Frame, stack: string[][]
         out = v;
       }
     } else if (typeof v === 'string') {
-      out = ctx.cipher.decrypt(v, f.aad, f.path);
+      // Hashed here, from the authenticated bytes (never from a value the tag decoded).
+      return openValue(ctx, v, f, true);
     } else {
       throw new SopsError('SOPS_BAD_VALUE', `value at ${describePath(f.path)} should be encrypted but is not a string`, {
         details: { path: [...f.path] },
@@ -103,14 +169,14 @@ function decryptLeaf(ctx: WalkContext, v: SopsValue, f: Frame, stack: string[][]
   return out;
 }
 
-function decryptValue(ctx: WalkContext, v: SopsValue, f: Frame, stack: string[][]): SopsValue {
+function decryptValue(ctx: DecryptContext, v: SopsValue, f: Frame, stack: string[][]): SopsValue {
   if (v instanceof SopsMap) return decryptMap(ctx, v, f, stack);
   if (Array.isArray(v)) return decryptSeq(ctx, v, f, stack);
   if (v === null) return null;
   return decryptLeaf(ctx, v, f, stack);
 }
 
-function decryptMap(ctx: WalkContext, m: SopsMap, f: Frame, parentStack: string[][]): SopsMap {
+function decryptMap(ctx: DecryptContext, m: SopsMap, f: Frame, parentStack: string[][]): SopsMap {
   const stack = [...parentStack, [] as string[]];
   const top = stack.length - 1;
   const entries: SopsMapEntry[] = [];
@@ -128,7 +194,7 @@ function decryptMap(ctx: WalkContext, m: SopsMap, f: Frame, parentStack: string[
   return new SopsMap(entries);
 }
 
-function decryptSeq(ctx: WalkContext, s: readonly SopsValue[], f: Frame, parentStack: string[][]): SopsValue[] {
+function decryptSeq(ctx: DecryptContext, s: readonly SopsValue[], f: Frame, parentStack: string[][]): SopsValue[] {
   const stack = [...parentStack, [] as string[]];
   const top = stack.length - 1;
   const out: SopsValue[] = [];

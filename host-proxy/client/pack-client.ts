@@ -123,7 +123,7 @@ export async function runPackClient(options: PackClientOptions, deps: PackClient
     nonce,
     manifest: { path: inputs.manifest.path, content: Buffer.from(inputs.manifest.content).toString('base64') },
     files: inputs.files.map((f) => ({ path: f.path, content: Buffer.from(f.content).toString('base64') })),
-    options: { signing: options.signing ?? 'none', ...(options.ttlSeconds !== undefined ? { ttlSeconds: options.ttlSeconds } : {}) },
+    options: { signing: options.signing ?? 'sealed', ...(options.ttlSeconds !== undefined ? { ttlSeconds: options.ttlSeconds } : {}) },
   };
 
   const { answer, attempts } = await sendWithRetry(endpoint, JSON.stringify(request), authorization, options, deps, fetchImpl, progress);

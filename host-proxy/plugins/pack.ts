@@ -54,7 +54,7 @@ export function toPackRequest(body: PackHttpRequest, requestedBy: string): PackR
     }
     paths.add(f.path);
   });
-  const options: PackRequest['options'] = { signing: body.options?.signing ?? 'none' };
+  const options: PackRequest['options'] = { signing: body.options?.signing ?? 'sealed' };
   if (body.options?.ttlSeconds !== undefined) options.ttlSeconds = body.options.ttlSeconds;
   return {
     identity: body.identity,

@@ -35,7 +35,7 @@ export async function writeDemoRepo(o: { dir: string; ageIdentityPath: string; k
 }
 
 /** The age identity of the demo's `worker` service identity (0600), created once. */
-async function ageIdentityFor(path: string): Promise<string> {
+export async function ageIdentityFor(path: string): Promise<string> {
   const existing = (await readFile(path, 'utf8').catch(() => '')).trim();
   if (existing.startsWith('AGE-SECRET-KEY-1')) return existing;
   const identity = await generateIdentity();

@@ -1,7 +1,8 @@
 /**
  * The simulated enclave as a child process running the measured bundle — the very bytes whose
- * PCRs the key policies name — exactly as the image's /cmd runs it:
+ * PCRs the key policies name — with exactly the arguments the measured /cmd holds:
  *   node <state>/enclave/enclave.mjs serve --simulate --sim-state … --measurements … --listen unix://…
+ *        --envelope … --source-key … --seal-key … --signer-public-key …
  * Its JSON event log (stderr) goes to a file; its stdout announces readiness. The launcher kills
  * only this child, by its pid, and removes its socket.
  */
@@ -11,6 +12,7 @@ import { lstat, mkdir, readFile, rm, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../../common/fs.js';
 import { SimError } from './errors.js';
+import { IMAGE_BUNDLE_PATH, IMAGE_NODE_PATH } from '../../eif-build/index.js';
 
 /** How to start the enclave child. */
 export interface EnclaveProcessOptions {
@@ -22,11 +24,13 @@ export interface EnclaveProcessOptions {
   socketPath: string;
   /** KMS key for the `kms` signing mode. */
   signingKmsKey?: string;
-  /** Envelopes the enclave may wrap for (`--wrap-key`, `--wrap-age-recipient`). */
-  wrapKeys?: string[];
-  wrapAgeRecipients?: string[];
-  /** KMS keys the SOPS files may be encrypted under (`--source-key`). */
+  /** `--envelope` values: `IDENTITY/ENVIRONMENT=ARN|age1…`, one per cell the enclave packs. */
+  envelopes?: string[];
+  /** `--source-key` values: `[IDENTITY/ENVIRONMENT=]ARN`. */
   sourceKeys?: string[];
+  /** The pinned sealed signing key (`--seal-key`, `--signer-public-key` base64 SPKI). */
+  sealKey?: string;
+  signerPublicKey?: string;
   /** Where the child's stderr (JSON events, never secrets) is appended. */
   logPath: string;
   /** Where the child's pid is kept while it runs (a later run ends a stale child it finds there). */
@@ -67,11 +71,21 @@ export function enclaveServeArgs(o: EnclaveProcessOptions): string[] {
     '--listen',
     `unix://${o.socketPath}`,
     ...(o.signingKmsKey ? ['--signing-kms-key', o.signingKmsKey] : []),
-    ...(o.wrapKeys ?? []).flatMap((k) => ['--wrap-key', k]),
-    ...(o.wrapAgeRecipients ?? []).flatMap((r) => ['--wrap-age-recipient', r]),
+    ...(o.envelopes ?? []).flatMap((e) => ['--envelope', e]),
     ...(o.sourceKeys ?? []).flatMap((k) => ['--source-key', k]),
+    ...(o.sealKey ? ['--seal-key', o.sealKey] : []),
+    ...(o.signerPublicKey ? ['--signer-public-key', o.signerPublicKey] : []),
     ...(o.extraArgs ?? []),
   ];
+}
+
+/**
+ * The image's `/cmd` for these options: what the simulation measures (PCR2), so the simulated
+ * key policies pin exactly the flags the child runs with. The bundle sits at /app/enclave.mjs in
+ * the image; every argument after it is the child's own.
+ */
+export function enclaveImageCmd(o: EnclaveProcessOptions): string[] {
+  return [IMAGE_NODE_PATH, IMAGE_BUNDLE_PATH, ...enclaveServeArgs(o).slice(1)];
 }
 
 /**
@@ -171,8 +185,8 @@ export async function startEnclaveProcess(o: EnclaveProcessOptions): Promise<Enc
     child.kill('SIGKILL');
   };
   process.once('exit', onExit);
-  await writeFileAtomic(o.pidPath, `${pid}\n`);
-
+  // Listen for the exit before any await: a child that dies at once (a crashing bundle) must not
+  // exit unobserved while the pid file is written, or nothing would ever settle `exited`.
   let running = true;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -181,6 +195,7 @@ export async function startEnclaveProcess(o: EnclaveProcessOptions): Promise<Enc
       resolve({ code, signal });
     });
   });
+  await writeFileAtomic(o.pidPath, `${pid}\n`);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 5000): Promise<void> => {

@@ -11,8 +11,10 @@
  * Step 6 (pack + verify-receipt) is in run.ts.
  */
 import { identityToRecipient } from 'age-encryption';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { writeFileAtomic } from '../../common/fs.js';
 import { parseMeasurements, type Measurements } from '../../common/measurements.js';
@@ -23,9 +25,9 @@ import { startKmsSimulator, DEMO_CREDENTIALS, DEMO_ENCLAVE_ROLE_ARN, DEMO_RUNTIM
 import { applyPolicies, setupSimKeys, type SetupKeysOptions, type SimKeyArns } from '../keys.js';
 import type { DemoRepo } from '../demo-repo.js';
 import { CheckRecorder } from './checks.js';
-import { writeDemoRepo } from './demo-step.js';
+import { ageIdentityFor, writeDemoRepo } from './demo-step.js';
 import { checkEnclaveAttests, sealedKeyCheck } from './enclave-checks.js';
-import { startEnclaveProcess, type EnclaveProcess } from './enclave-process.js';
+import { enclaveImageCmd, startEnclaveProcess, type EnclaveProcess, type EnclaveProcessOptions } from './enclave-process.js';
 import { SimError } from './errors.js';
 import { bundleAndMeasure, defaultEnclaveEntry, type MeasuredEnclave } from './measure.js';
 import { simPaths, type SimPaths } from './paths.js';
@@ -116,6 +118,12 @@ function sdkClient(endpoint: string, c: { accessKeyId: string; secretAccessKey: 
   return new KMSClient({ endpoint, region: SIM_REGION, credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey }, maxAttempts: 1 });
 }
 
+/** Measurements no enclave has (random PCRs): the policy a new key holds until step 3. */
+function unmatchable(): Measurements {
+  const hex = (n: number): string => randomBytes(n).toString('hex');
+  return { PCR0: hex(48), PCR1: hex(48), PCR2: hex(48), eifSha256: hex(32), arch: 'x86_64', buildInputs: {} };
+}
+
 function keyOptions(m: Measurements): SetupKeysOptions {
   return {
     measurements: m,
@@ -185,13 +193,19 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
       const reusedKms = existsSync(`${paths.kmsDir}/${STATE_FILE}`);
       const pki = await SimulatedNsmPki.open(paths.nsmDir);
       await writeFile(paths.nsmRootPem, pki.rootPem());
-      const kms = await startKmsSimulator({
-        stateDir: paths.kmsDir,
-        trustRoots: [pki.rootPem()],
-        acceptAwsRoot: false,
-        region: SIM_REGION,
-        ...(o.kmsPort === undefined ? {} : { port: o.kmsPort }),
-      });
+      // The endpoint is a flag of the measured /cmd: a rerun takes the previous run's port when it
+      // is free, so the same checkout measures the same (and its kept policies still fit).
+      const portFile = join(paths.kmsDir, 'endpoint-port');
+      const previousPort = Number((await readFile(portFile, 'utf8').catch(() => '')).trim());
+      const start = (port: number | undefined): Promise<KmsSimulatorHandle> =>
+        startKmsSimulator({ stateDir: paths.kmsDir, trustRoots: [pki.rootPem()], acceptAwsRoot: false, region: SIM_REGION, ...(port === undefined ? {} : { port }) });
+      let kms: KmsSimulatorHandle;
+      if (!o.kmsPort && Number.isInteger(previousPort) && previousPort > 0 && previousPort < 65536) {
+        kms = await start(previousPort).catch(() => start(undefined));
+      } else {
+        kms = await start(o.kmsPort);
+      }
+      await writeFileAtomic(portFile, `${new URL(kms.endpoint).port}\n`);
       resources.push(() => kms.close());
       return {
         value: { kms, pki, reusedKms, reusedPki },
@@ -206,34 +220,59 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
     });
     checkAbort();
 
-    // 2. Bundle and measure the enclave code about to run.
-    const measured = await recorder.step(
+    // 2. The /cmd the enclave will run with, then the bundle measured together with it. The flags
+    //    name keys, so the keys exist first (a new key starts with a policy for PCRs no enclave
+    //    has; step 3 gives it the real one), and the sealed signing key is sealed before it is pinned.
+    const reusedKeys = kms.state.getAlias(`${KEY_ALIAS_PREFIX}/source`) !== undefined;
+    const { measured, keys, sealedResult, enclaveOptions } = await recorder.step(
       'measurements',
       'enclave measured',
       async () => {
-        const m = await bundleAndMeasure({ entry: o.enclaveEntry ?? (await defaultEnclaveEntry()), bundlePath: paths.bundle, measurementsPath: paths.measurements });
-        return { value: m, evidence: `PCR0 ${short(m.measurements.PCR0)} PCR2 ${short(m.measurements.PCR2)} of ${m.bundlePath} → ${m.measurementsPath}` };
+        const keys = await setupSimKeys(admin, keyOptions(unmatchable()));
+        const sealedResult = (o.sealedSigning ?? true) ? await ensureSealedKey(paths.sealedKey, keys.seal, admin) : undefined;
+        const ageRecipient = await identityToRecipient(await ageIdentityFor(paths.ageIdentity));
+        const enclaveOptions = (bundlePath: string, measurementsPath: string): EnclaveProcessOptions => ({
+          bundlePath,
+          measurementsPath,
+          nsmDir: paths.nsmDir,
+          kmsEndpoint: kms.endpoint,
+          socketPath: paths.enclaveSocket,
+          signingKmsKey: keys.sign,
+          // One envelope per identity × environment the demo packs; nothing else is wrapped.
+          envelopes: [`api-gateway/dev=${keys.wrap}`, `api-gateway/production=${keys.wrap}`, `worker/dev=${ageRecipient}`],
+          sourceKeys: [keys.source],
+          ...(sealedResult ? { sealKey: sealedResult.sealed.kmsKeyId, signerPublicKey: Buffer.from(sealedResult.sealed.publicKey).toString('base64') } : {}),
+          logPath: paths.enclaveLog,
+          pidPath: paths.enclavePid,
+          ...(o.enclaveArgs ? { extraArgs: o.enclaveArgs } : {}),
+          ...(o.signal ? { signal: o.signal } : {}),
+        });
+        const cmd = enclaveImageCmd(enclaveOptions(paths.bundle, paths.measurements));
+        const m = await bundleAndMeasure({ entry: o.enclaveEntry ?? (await defaultEnclaveEntry()), bundlePath: paths.bundle, measurementsPath: paths.measurements, cmd });
+        return {
+          value: { measured: m, keys, sealedResult, enclaveOptions },
+          evidence: `PCR0 ${short(m.measurements.PCR0)} PCR2 ${short(m.measurements.PCR2)} of ${m.bundlePath} and its /cmd (${cmd.length - 2} arguments: envelopes, source key, sealed key pinned) → ${m.measurementsPath}`,
+        };
       },
-      'sim: bundling and measuring the enclave (eif-build)',
+      'sim: bundling and measuring the enclave with its /cmd (eif-build)',
     );
     checkAbort();
 
-    // 3. Keys and their generated policies.
-    const reusedKeys = kms.state.getAlias(`${KEY_ALIAS_PREFIX}/source`) !== undefined;
-    const { keys, policyMeasurements } = await recorder.step(
+    // 3. The keys' generated policies.
+    const { policyMeasurements } = await recorder.step(
       'key-policies',
       'keys and policies',
       async () => {
         const recorded = o.keepPolicies ? await readPolicyMeasurements(paths.policyMeasurements) : undefined;
         const pm = o.policyMeasurements ?? recorded ?? measured.measurements;
-        const keys = await setupSimKeys(admin, keyOptions(pm));
+        await applyPolicies(admin, keys, keyOptions(pm));
         await writeFileAtomic(paths.policyMeasurements, JSON.stringify(pm, null, 2) + '\n');
         const whose =
-          pm.PCR0 === measured.measurements.PCR0
+          pm.PCR0 === measured.measurements.PCR0 && pm.PCR2 === measured.measurements.PCR2
             ? "the enclave's own measurements"
             : `OTHER measurements${recorded ? ' (kept from the previous run)' : ''}: this enclave's KMS calls will be refused`;
         return {
-          value: { keys, policyMeasurements: pm },
+          value: { policyMeasurements: pm },
           evidence: `source, wrap, sign, seal (${reusedKeys ? 'reused' : 'created'}); Decrypt requires PCR0 ${short(pm.PCR0)} — ${whose}`,
         };
       },
@@ -251,27 +290,8 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
     });
     checkAbort();
 
-    // 5. The sealed key, the enclave child, the proxy, readiness and attestation.
-    const sealing = o.sealedSigning ?? true;
-    const sealedResult = sealing ? await ensureSealedKey(paths.sealedKey, keys.seal, admin) : undefined;
+    // 5. The enclave child, the proxy, readiness and attestation.
     const enclaveCredentials: ForwardedCredentials = { accessKeyId: ENCLAVE.accessKeyId, secretAccessKey: ENCLAVE.secretAccessKey, region: SIM_REGION };
-    // The enclave wraps only for the demo's envelopes: the wrap key and the worker's age recipient.
-    const ageRecipient = await identityToRecipient((await readFile(paths.ageIdentity, 'utf8')).trim());
-    const enclaveOptions = (bundlePath: string, measurementsPath: string) => ({
-      bundlePath,
-      measurementsPath,
-      nsmDir: paths.nsmDir,
-      kmsEndpoint: kms.endpoint,
-      socketPath: paths.enclaveSocket,
-      signingKmsKey: keys.sign,
-      wrapKeys: [keys.wrap],
-      wrapAgeRecipients: [ageRecipient],
-      sourceKeys: [keys.source],
-      logPath: paths.enclaveLog,
-      pidPath: paths.enclavePid,
-      ...(o.enclaveArgs ? { extraArgs: o.enclaveArgs } : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
     let enclave = await recorder.step(
       'enclave',
       'enclave running',

@@ -1,7 +1,8 @@
 /**
- * Step 2 of the simulation: bundle the enclave application with eif-build and measure it, so
- * the PCRs the simulated NSM reports (and the key policies name) are the real measurements of
- * the code the enclave child is about to run. Writes the bundle and measurements.json.
+ * Step 2 of the simulation: bundle the enclave application with eif-build and measure it with
+ * the /cmd the child runs with, so the PCRs the simulated NSM reports (and the key policies
+ * name) are the real measurements of the code AND the flags the enclave child is about to run
+ * (PCR2 pins its envelopes, source keys and sealed key). Writes the bundle and measurements.json.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,8 @@ export interface MeasuredEnclave {
   bundleSha256: string;
   measurementsPath: string;
   measurements: Measurements;
+  /** The measured /cmd (node, /app/enclave.mjs, then the serve flags). */
+  cmd: string[];
 }
 
 /** The enclave entry of this checkout (found from this module's location, not the current directory). */
@@ -22,14 +25,17 @@ export async function defaultEnclaveEntry(): Promise<string> {
   return join(root, DEFAULT_ENCLAVE_ENTRY);
 }
 
-/** Bundles `entry` to `bundlePath` and writes the measurements of that bundle to `measurementsPath`. */
-export async function bundleAndMeasure(o: { entry: string; bundlePath: string; measurementsPath: string }): Promise<MeasuredEnclave> {
+/**
+ * Bundles `entry` to `bundlePath` and writes the measurements of that bundle and of `cmd` — the
+ * /cmd the child runs with, flags included — to `measurementsPath`.
+ */
+export async function bundleAndMeasure(o: { entry: string; bundlePath: string; measurementsPath: string; cmd: string[] }): Promise<MeasuredEnclave> {
   const bundle = await bundleEnclave({ entry: o.entry, outFile: o.bundlePath });
-  const measurements = await measureBundle(bundle.bundlePath, o.measurementsPath);
-  return { bundlePath: bundle.bundlePath, bundleSha256: bundle.sha256, measurementsPath: o.measurementsPath, measurements };
+  const measurements = await measureBundle(bundle.bundlePath, o.measurementsPath, o.cmd);
+  return { bundlePath: bundle.bundlePath, bundleSha256: bundle.sha256, measurementsPath: o.measurementsPath, measurements, cmd: o.cmd };
 }
 
-/** Measures an existing bundle (e.g. after editing one byte of it) and writes measurements.json. */
-export function measureBundle(bundlePath: string, measurementsPath: string): Promise<Measurements> {
-  return measureEnclaveBundle({ bundlePath, measurementsFile: measurementsPath });
+/** Measures an existing bundle (e.g. after editing one byte of it) with its /cmd and writes measurements.json. */
+export function measureBundle(bundlePath: string, measurementsPath: string, cmd?: string[]): Promise<Measurements> {
+  return measureEnclaveBundle({ bundlePath, measurementsFile: measurementsPath, ...(cmd ? { cmd } : {}) });
 }

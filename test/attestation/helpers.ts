@@ -16,7 +16,7 @@ import { issueCertificate, keyIdentifier, type CertificateSpec, type NameSpec } 
 import { KEY_USAGE } from '../../attestation/x509.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const vectorsDir = path.resolve(repoRoot, '../shared/vectors');
+export const vectorsDir = path.resolve(repoRoot, 'test/vectors');
 export const attestationVectors = path.join(vectorsDir, 'attestation');
 
 export interface ManifestDoc {

@@ -1,5 +1,5 @@
 /**
- * Genuine AWS Nitro attestation documents (../shared/vectors/attestation): each verifies at its
+ * Genuine AWS Nitro attestation documents (test/vectors/attestation): each verifies at its
  * suggested time with the PCRs the manifest lists, fails with the real clock, and the mock-root
  * document is refused. Expected values come from manifest.json and the evervault test specs,
  * not from our own code.

@@ -236,7 +236,7 @@ describe.skipIf(noGit ?? noNpm ?? vsockSkip)('the installed package on AF_VSOCK,
 
   it('enclave serve --listen vsock://ANY:PORT holds the port until it is killed', async () => {
     const port = freePort();
-    const child = spawn(installed.attestedPack, ['enclave', 'serve', '--listen', `vsock://ANY:${port}`, '--kms-region', 'us-east-1', '--wrap-key', 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000'], {
+    const child = spawn(installed.attestedPack, ['enclave', 'serve', '--listen', `vsock://ANY:${port}`, '--kms-region', 'us-east-1', '--envelope', 'api-gateway/production=arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000'], {
       cwd: outside,
       env: cleanEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],

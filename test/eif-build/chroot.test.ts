@@ -92,7 +92,7 @@ beforeAll(async () => {
   const bundle = cli(['eif', 'bundle', '-o', 'enclave.mjs'], t.dir);
   expect(bundle.status, bundle.stderr).toBe(0);
   // The image's own /cmd: serve on vsock, real mode (the NSM and KMS are only used per pack).
-  const args = ['serve', '--listen', `vsock://ANY:${port}`, '--kms-region', 'us-east-1', '--wrap-key', 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000'];
+  const args = ['serve', '--listen', `vsock://ANY:${port}`, '--kms-region', 'us-east-1', '--envelope', 'api-gateway/production=arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000'];
   const rootfsRun = cli(['eif', 'rootfs', '--bundle', 'enclave.mjs', '-o', 'user.cpio', ...args.flatMap((a) => ['--arg', a])], t.dir);
   expect(rootfsRun.status, rootfsRun.stderr).toBe(0);
   // Unpack the archive as init's kernel would: cpio as root keeps modes, no absolute names.

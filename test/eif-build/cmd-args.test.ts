@@ -24,8 +24,8 @@ describe('eif rootfs --arg', () => {
     writeFileSync(join(dir, 'b.mjs'), 'console.log(1)\n');
     const plain = rootfs(dir, []);
     expect(plain.cmd).toBe('/usr/bin/node\n/app/enclave.mjs\n');
-    const served = rootfs(dir, ['serve', '--wrap-key', 'arn:aws:kms:us-east-1:111122223333:key/x']);
-    expect(served.cmd).toBe('/usr/bin/node\n/app/enclave.mjs\nserve\n--wrap-key\narn:aws:kms:us-east-1:111122223333:key/x\n');
+    const served = rootfs(dir, ['serve', '--envelope', 'api-gateway/production=arn:aws:kms:us-east-1:111122223333:key/x']);
+    expect(served.cmd).toBe('/usr/bin/node\n/app/enclave.mjs\nserve\n--envelope\napi-gateway/production=arn:aws:kms:us-east-1:111122223333:key/x\n');
     expect(served.sha256).not.toBe(plain.sha256);
   });
 

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const vectorsDir = resolve(repoRoot, '../shared/vectors');
+export const vectorsDir = resolve(repoRoot, 'test/vectors');
 export const eifVectorsDir = join(vectorsDir, 'eif');
 export const cliPath = join(repoRoot, 'dist/cli.mjs');
 

@@ -1,5 +1,5 @@
 /**
- * PCR formulas and CBOR encodings against the known values in ../shared/vectors that need no
+ * PCR formulas and CBOR encodings against the known values in test/vectors that need no
  * kernel: PCR8 of the test certificate, the PCR3/PCR4 worked examples, and the exact CBOR bytes of
  * PcrInfo and of a signature section from aws-nitro-enclaves-image-format's unit tests.
  */

@@ -5,6 +5,7 @@
  * The client verifies the receipt against measurements.json and the simulated root before it
  * writes anything; a different measurements.json is refused and nothing is written.
  */
+import { createSealedKey, parseSealedKeyFile } from '../../enclave-app/pack/sealed-key.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -33,11 +34,21 @@ let rootFile: string;
 
 beforeAll(async () => {
   world = await createWorld();
+  // The operator's sealed signing key (signing defaults to `sealed`): the enclave pins it, the
+  // proxy hands it over on each connection.
+  const sealedFile = await createSealedKey(world.keys.seal, async (pt) => {
+    const out = await world.admin.send(new EncryptCommand({ KeyId: world.keys.seal, Plaintext: pt }));
+    return { ciphertextBlob: out.CiphertextBlob!, keyId: out.KeyId! };
+  });
+  const sealed = parseSealedKeyFile(JSON.stringify(sealedFile));
+  const sealedKeyFile = join(world.dir, 'sealed-signing-key.json');
+  await writeFile(sealedKeyFile, JSON.stringify(sealedFile));
   enclave = await startEnclaveServer({
     listen: `unix://${join(world.dir, 'enclave.sock')}`,
     nsm: world.nsmFor(world.measurements),
     kms: world.kmsConnection(),
     toolVersion: '0.1.0-e2e',
+    sealedKeyPin: { sealKeyArn: sealed.kmsKeyId, publicKeySpki: sealed.publicKey },
   });
   const config = parseProxyConfig(
     {
@@ -46,6 +57,7 @@ beforeAll(async () => {
       auth: { tokens: [{ name: 'ci-e2e', sha256: TOKEN_SHA256, identities: ['api-gateway'], environments: ['production'], repositories: '*' }] },
       credentials: { source: 'static', region: 'us-east-1', accessKeyId: world.enclaveCredentials.accessKeyId, secretAccessKey: world.enclaveCredentials.secretAccessKey },
       log: { level: 'debug' },
+      signing: { sealedKeyFile },
     },
     { source: 'e2e' },
   );

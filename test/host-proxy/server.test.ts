@@ -46,15 +46,15 @@ describe('GET /openapi.json', () => {
 });
 
 describe('pack options and local mode', () => {
-  it('passes ttl and signing mode through, defaulting signing to none', async () => {
+  it('passes ttl and signing mode through, defaulting signing to sealed', async () => {
     const enclave = new FakeEnclave();
     app = await buildServer(testConfig(), { enclave });
-    await app.inject({ method: 'POST', url: '/v1/pack', headers: auth, payload: packBody({ options: { ttlSeconds: 3600, signing: 'sealed' } }) });
+    await app.inject({ method: 'POST', url: '/v1/pack', headers: auth, payload: packBody({ options: { ttlSeconds: 3600, signing: 'kms' } }) });
     const body = packBody();
     delete body.options;
     await app.inject({ method: 'POST', url: '/v1/pack', headers: auth, payload: body });
     const packs = enclave.calls.filter((c) => c.type === 'pack').map((c) => (c.body as { options: unknown }).options);
-    expect(packs).toEqual([{ ttlSeconds: 3600, signing: 'sealed' }, { signing: 'none' }]);
+    expect(packs).toEqual([{ ttlSeconds: 3600, signing: 'kms' }, { signing: 'sealed' }]);
   });
 
   it('--insecure-local without auth: anyone on loopback may pack, as "local"', async () => {

@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostProxy } from '../../host-proxy/start.js';
 import { FakeEnclave, testConfig } from './helpers.js';
+import { missingTool } from '../tools.js';
+
+const noOpenssl = missingTool('openssl', 'openssl', ['version']);
 
 let dir: string;
 beforeAll(async () => {
@@ -30,7 +33,7 @@ function get(url: string, ca: Buffer): Promise<{ status: number; body: string }>
 }
 
 describe('startHostProxy', () => {
-  it('serves HTTPS with the configured certificate and runs the relay', async () => {
+  it.skipIf(noOpenssl)('serves HTTPS with the configured certificate and runs the relay', async () => {
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });

@@ -11,7 +11,7 @@ import { expect } from 'vitest';
 import { isAttestedPackError, type AttestedPackError } from '../../common/errors.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const vectorsDir = path.resolve(repoRoot, '../shared/vectors');
+export const vectorsDir = path.resolve(repoRoot, 'test/vectors');
 
 /** Cases per property in `npm test`: the issue asks for at least 2,000 per fuzz target. */
 export const DEFAULT_RUNS = 2000;

@@ -50,6 +50,34 @@ describe('one byte of the enclave bundle', () => {
     expect(sim.unseal).toMatchObject({ ok: true });
   });
 
+  it('measures what it runs: PCR2 covers the /cmd flags of the running enclave child, so the key policy pins them', async () => {
+    // The child's own argv (from the kernel, not from our bookkeeping), after node and the bundle.
+    const argv = readFileSync(`/proc/${sim.enclave.pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+    const bundleAt = argv.indexOf(sim.paths.bundle);
+    expect(bundleAt).toBeGreaterThanOrEqual(0);
+    const running = argv.slice(bundleAt + 1);
+    expect(sim.measured.cmd).toEqual(['/usr/bin/node', '/app/enclave.mjs', ...running]);
+    // The flags the threat model relies on are among them.
+    for (const flag of ['--envelope', '--source-key', '--seal-key', '--signer-public-key']) expect(running).toContain(flag);
+    expect(running).toContain(`api-gateway/production=${sim.keys.wrap}`);
+    expect(running).toContain(sim.keys.source);
+    expect(running).toContain(sim.keys.seal);
+
+    // The recorded measurements are those of the bundle WITH this /cmd: re-measured, they match;
+    // without the flags, or with one envelope dropped, PCR2 (and PCR0) differ.
+    const scratch = join(dir, 'remeasure');
+    await mkdir(scratch, { recursive: true });
+    const again = await measureBundle(sim.paths.bundle, join(scratch, 'm.json'), sim.measured.cmd);
+    expect(again.PCR2).toBe(original.PCR2);
+    expect(sim.policyMeasurements.PCR2).toBe(original.PCR2);
+    const bare = await measureBundle(sim.paths.bundle, join(scratch, 'bare.json'));
+    expect(bare.PCR2).not.toBe(original.PCR2);
+    const i = sim.measured.cmd.findIndex((a) => a.startsWith('worker/dev='));
+    const fewer = await measureBundle(sim.paths.bundle, join(scratch, 'fewer.json'), [...sim.measured.cmd.slice(0, i - 1), ...sim.measured.cmd.slice(i + 1)]);
+    expect(fewer.PCR2).not.toBe(original.PCR2);
+    expect(fewer.PCR0).not.toBe(original.PCR0);
+  });
+
   it('changed: PCR0 and PCR2 move, PCR1 does not; KMS refuses the pack with KMS_ACCESS_DENIED naming the key', async () => {
     const bytes = readFileSync(sim.paths.bundle);
     const at = bytes.indexOf('unseal requests');
@@ -66,7 +94,7 @@ describe('one byte of the enclave bundle', () => {
     const changedBundle = join(changedDir, 'enclave.mjs');
     await writeFile(changedBundle, edited);
     changedMeasurementsPath = join(changedDir, 'measurements.json');
-    changed = await measureBundle(changedBundle, changedMeasurementsPath);
+    changed = await measureBundle(changedBundle, changedMeasurementsPath, sim.measured.cmd);
     expect(changed.PCR0).not.toBe(original.PCR0);
     expect(changed.PCR2).not.toBe(original.PCR2);
     expect(changed.PCR1).toBe(original.PCR1);

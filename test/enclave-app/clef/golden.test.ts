@@ -1,4 +1,4 @@
-// The golden vector of ../shared/vectors/clef: reproduced byte for byte from its README's fixed
+// The golden vector of test/vectors/clef: reproduced byte for byte from its README's fixed
 // inputs, verified, decrypted, and every signed field shown to matter. Expected values below are
 // copied from the vector's README (an independent re-implementation), not from our output.
 import { createHash } from 'node:crypto';
@@ -23,7 +23,7 @@ import {
 } from '../../../enclave-app/clef/index.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const vectorDir = path.resolve(repoRoot, '../shared/vectors/clef');
+const vectorDir = path.resolve(repoRoot, 'test/vectors/clef');
 const golden = new Uint8Array(readFileSync(path.join(vectorDir, 'golden-artifact.json')));
 const goldenText = Buffer.from(golden).toString('utf8');
 

@@ -107,7 +107,7 @@ describe('property: pack → verify → decrypt round-trip', () => {
 
 describe('property: the verifier only ever throws ClefError on mutated artifacts', () => {
   const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-  const goldenText = readFileSync(path.resolve(repoRoot, '../shared/vectors/clef/golden-artifact.json'), 'utf8');
+  const goldenText = readFileSync(path.resolve(repoRoot, 'test/vectors/clef/golden-artifact.json'), 'utf8');
   const goldenKey = 'MCowBQYDK2VwAyEAIVL40Zt5HSRFMkLhXy6rbLfP+ntqXtMAl5YOBpiB2xI=';
   const goldenPlaintext = '{"auth":{"JWT_SECRET":"s3cr3t"},"payments":{"STRIPE_KEY":"sk_test_123"}}';
   const goldenDek = new Uint8Array(32).fill(0x11);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ClefError, importVerifyKey, parseArtifact, parseClefPlaintext, verifyArtifact } from '../../../enclave-app/clef/index.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const goldenText = readFileSync(path.resolve(repoRoot, '../shared/vectors/clef/golden-artifact.json'), 'utf8');
+const goldenText = readFileSync(path.resolve(repoRoot, 'test/vectors/clef/golden-artifact.json'), 'utf8');
 const SPKI = 'MCowBQYDK2VwAyEAIVL40Zt5HSRFMkLhXy6rbLfP+ntqXtMAl5YOBpiB2xI=';
 type Obj = Record<string, unknown>;
 const golden = (): Obj => JSON.parse(goldenText) as Obj;

@@ -2,7 +2,7 @@
 // alias → key ARN resolution) stands in for the wrap port; the age path is checked with the
 // age-encryption library and, when installed, the `age` CLI from Debian.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import {
   type UnwrapKeyPort,
 } from '../../../enclave-app/clef/index.js';
 import { ENVELOPE_KEY_ALIAS_ARN, ENVELOPE_KEY_ARN, REALISTIC_MANIFEST } from './fixtures.js';
+import { missingTool } from '../../tools.js';
 
 /** A toy KMS: Encrypt wraps under a master key and reports the resolved key ARN. */
 function toyKms() {
@@ -254,11 +255,11 @@ describe('packArtifact: age path', () => {
 
   // The Debian `age` CLI is an independent implementation (Go). .ci/run installs it; on a
   // machine without it this one test is skipped rather than failed.
-  const hasAgeCli = spawnSync('age', ['--version']).status === 0 && spawnSync('age-keygen', ['--help']).error === undefined;
+  const noAgeCli = missingTool('age', 'age') ?? missingTool('age-keygen', 'age');
   const dir = mkdtempSync(path.join(tmpdir(), 'clef-age-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it.skipIf(!hasAgeCli)('decrypts with the `age` CLI (two recipients, either identity works)', async () => {
+  it.skipIf(noAgeCli)('decrypts with the `age` CLI (two recipients, either identity works)', async () => {
     const keys = [path.join(dir, 'k1.txt'), path.join(dir, 'k2.txt')];
     for (const k of keys) execFileSync('age-keygen', ['-o', k], { stdio: 'ignore' });
     const recipients = keys.map((k) => execFileSync('age-keygen', ['-y', k]).toString().trim());

@@ -23,7 +23,7 @@ import { KmsError } from '../../../enclave-app/kms/errors.js';
 import { buildEnvelope, der, ktri, oaepAlgId, algId, OIDS, hex, type EnvelopeSpec } from './ber-tools.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const vectors = path.resolve(repoRoot, '../shared/vectors/kms-recipient');
+const vectors = path.resolve(repoRoot, 'test/vectors/kms-recipient');
 const read = (p: string): Buffer => readFileSync(path.join(vectors, p));
 
 const enclaverBer = read('enclaver/ciphertext_for_recipient.ber');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DecryptCommand, EncryptCommand } from '@aws-sdk/client-kms';
 import { Decrypter } from 'age-encryption';
+import { parseSourceKeyFlags } from '../../../enclave-app/pack/policy.js';
 import { runPack, type PackPorts } from '../../../enclave-app/pack/pipeline.js';
 import { RecipientKeyRing } from '../../../enclave-app/pack/recipient-keys.js';
 import { createSealedKey, unsealSigningKey, parseSealedKeyFile } from '../../../enclave-app/pack/sealed-key.js';
@@ -152,7 +153,7 @@ describe('pack pipeline against the KMS simulator and the simulated NSM', () => 
   });
 
   it('wraps only for the envelopes the enclave was told to: a clef.yaml naming another target is refused before any decryption', async () => {
-    const targets = { kmsKeys: [world.keys.wrap], ageRecipients: [] as string[] };
+    const targets = new Map([['api-gateway/production', { kind: 'kms' as const, keyArn: world.keys.wrap }]]);
     const before = (await auditEvents()).filter((e) => e.eventName === 'Decrypt').length;
     // The age identity's envelope is not on the list.
     await expect(runPack(await world.request('worker', 'dev'), ports({ wrapTargets: targets }))).rejects.toMatchObject({
@@ -179,6 +180,33 @@ describe('pack pipeline against the KMS simulator and the simulated NSM', () => 
     expect((err as Error).message).toContain(world.keys.source);
     const ok = await runPack(await world.request('api-gateway', 'production'), ports({ sourceKeys: [world.keys.source] }));
     expect(ok.receipt.byteLength).toBeGreaterThan(0);
+  });
+
+  it('source keys pinned per identity/environment: a cell without its own (or a global) key is refused before any KMS call', async () => {
+    const perCell = parseSourceKeyFlags([`api-gateway/production=${world.keys.source}`])!;
+    const before = (await auditEvents()).length;
+    const err = await runPack(await world.request('worker', 'dev'), ports({ sourceKeys: perCell })).catch((e: unknown) => e);
+    expect(isAttestedPackError(err) && err.code).toBe('PACK_SOURCE_KEY_REFUSED');
+    expect((err as Error).message).toContain('worker/dev');
+    expect((await auditEvents()).length).toBe(before);
+    const ok = await runPack(await world.request('api-gateway', 'production'), ports({ sourceKeys: perCell }));
+    expect(ok.receipt.byteLength).toBeGreaterThan(0);
+  });
+
+  it('a pinned clef.yaml (--manifest-sha256): a host widening worker/dev to payments is refused before any KMS call', async () => {
+    const genuine = await world.request('worker', 'dev');
+    const pin = [createHash('sha256').update(genuine.manifest.content).digest('hex')];
+    // Without the pin the envelope check alone cannot tell: worker/dev keeps its own envelope.
+    const widened = await world.request('worker', 'dev');
+    const text = Buffer.from(widened.manifest.content).toString('utf8').replace('    namespaces: [auth]\n', '    namespaces: [payments, auth]\n');
+    expect(text).toContain('namespaces: [payments, auth]\n    pack_only: true\n    environments:\n      dev: {recipient:');
+    widened.manifest.content = new Uint8Array(Buffer.from(text));
+    const before = (await auditEvents()).length;
+    const err = await runPack(widened, ports({ manifestSha256: pin })).catch((e: unknown) => e);
+    expect(isAttestedPackError(err) && err.code).toBe('PACK_MANIFEST_REFUSED');
+    expect((await auditEvents()).length).toBe(before);
+    const ok = await runPack(genuine, ports({ manifestSha256: pin }));
+    expect(parseReceipt(Buffer.from(ok.receipt).toString('utf8')).claims.inputs[0]!.sha256).toBe(pin[0]);
   });
 
   it('fails with KMS_ACCESS_DENIED naming the key when the enclave image differs from the policy', async () => {

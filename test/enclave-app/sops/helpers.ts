@@ -17,8 +17,8 @@ import {
 } from '../../../enclave-app/sops/index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-/** ../shared/vectors/sops relative to the repository root. */
-export const VECTORS = path.resolve(repoRoot, '../shared/vectors/sops');
+/** test/vectors/sops relative to the repository root. */
+export const VECTORS = path.resolve(repoRoot, 'test/vectors/sops');
 
 /** One entry of expected.json. */
 export interface ExpectedVector {

@@ -2,6 +2,7 @@
  * Negative paths: malformed stores, broken metadata, bad ENC strings, wrong keys, bad options.
  * Every failure is a SopsError with a stable code, and no message or detail contains plaintext.
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
@@ -215,12 +216,15 @@ describe('bad ENC strings → SOPS_BAD_VALUE with the path, never the value', ()
     expect(await withValue(mutate)).toEqual({ path: ['password'] });
   });
 
-  it('a payload that does not parse as its type (authenticated, but type:int holds "abc")', () => {
+  it('a payload that does not parse as its type (authenticated, but type:int holds "abc"): the MAC answers first', () => {
     const c = new ValueCipher(KEY);
     const enc = c.seal('int', Buffer.from('abc'), 'n:', Buffer.alloc(32, 1));
-    const mac = c.seal('str', Buffer.from('X'.repeat(128)), '2024-01-01T00:00:00Z', Buffer.alloc(32, 2));
-    const file = `n: ${enc}\nsops:\n    age:\n        - recipient: age1x\n          enc: x\n    lastmodified: "2024-01-01T00:00:00Z"\n    mac: ${mac}\n`;
-    expect(codeOf(dec(file))).toBe('SOPS_BAD_VALUE');
+    const fileWith = (macHex: string): string =>
+      `n: ${enc}\nsops:\n    age:\n        - recipient: age1x\n          enc: x\n    lastmodified: "2024-01-01T00:00:00Z"\n    mac: ${c.seal('str', Buffer.from(macHex), '2024-01-01T00:00:00Z', Buffer.alloc(32, 2))}\n`;
+    // A wrong MAC: the integrity answer, whatever the tag says (the tag is no oracle).
+    expect(codeOf(dec(fileWith('X'.repeat(128))))).toBe('SOPS_MAC_MISMATCH');
+    // The genuine MAC over the value's bytes: only then does the misfit tag surface.
+    expect(codeOf(dec(fileWith(createHash('sha512').update('abc').digest('hex').toUpperCase())))).toBe('SOPS_BAD_VALUE');
   });
 
   it('a wrong data key fails; a right key with a wrong MAC fails with SOPS_MAC_MISMATCH', async () => {

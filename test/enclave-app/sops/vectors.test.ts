@@ -1,5 +1,5 @@
 /**
- * Interop: every real sops file in ../shared/vectors/sops decrypts with its published keys to the
+ * Interop: every real sops file in test/vectors/sops decrypts with its published keys to the
  * tree in expected.json, with the MAC verified, and the data key recovered from the age / PGP
  * stanza equals `data_key_hex`.
  */

@@ -252,7 +252,8 @@ function packCli(out: string, fsizeBlocks?: number): Promise<{ code: number | nu
   const args = [
     path.join(repoRoot, 'bin', 'attested-pack.mjs'), 'pack', '--proxy', world.url, '--identity', 'api-gateway', '--environment', 'production',
     '--repo', world.sim.repo.dir, '--repository', 'example/demo-secrets', '--out', path.join(out, 'artifact.json'), '--receipt', path.join(out, 'receipt.json'),
-    '--retries', '0', '--json',
+    // This world runs without a sealed key (sealedSigning: false): ask for KMS signing, not the default.
+    '--retries', '0', '--signing', 'kms', '--json',
   ];
   const shell = fsizeBlocks === undefined ? 'exec "$0" "$@"' : `ulimit -f ${fsizeBlocks} && exec "$0" "$@"`;
   return new Promise((resolve, reject) => {

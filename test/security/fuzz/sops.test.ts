@@ -1,6 +1,6 @@
 /**
  * Fuzzing the SOPS codec (enclave-app/sops) with byte-mutated real sops files from
- * ../shared/vectors/sops: metadata reading, decryption with the known data key (every value and
+ * test/vectors/sops: metadata reading, decryption with the known data key (every value and
  * the MAC are checked), and decryption through the age key path. Oracle: only SopsError codes
  * other than SOPS_INTERNAL (a wrapped crash) come out.
  */

@@ -1,5 +1,5 @@
 /**
- * Artifact tamper matrix on the golden Clef artifact (../shared/vectors/clef): every field
+ * Artifact tamper matrix on the golden Clef artifact (test/vectors/clef): every field
  * replaced by a different, well-formed value and the verifier's answer checked against the code
  * Clef's runtime order implies (shape → revocation → expiry → ciphertextHash → clef-sig-v3).
  * The two fields clef-sig-v3 does not cover are asserted as what they are: `signatureAlgorithm`

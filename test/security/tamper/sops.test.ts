@@ -1,5 +1,5 @@
 /**
- * SOPS tamper matrix on the real sops files of ../shared/vectors/sops (every format: YAML, JSON,
+ * SOPS tamper matrix on the real sops files of test/vectors/sops (every format: YAML, JSON,
  * dotenv, binary), edited as text the way an attacker with write access to the repository would:
  * each encrypted value's data / iv / tag, values swapped between keys, plaintext values under
  * `_unencrypted`, removed and reordered values, the MAC, `lastmodified`, and the metadata

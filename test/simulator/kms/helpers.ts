@@ -17,7 +17,7 @@ import { SimulatedNsmPki } from '../../../attestation/index.js';
 import { startKmsSimulator, type KmsSimulatorHandle, type KmsSimulatorOptions, type AuditEvent, type SimCredential } from '../../../simulator/kms/index.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-export const vectorsDir = path.resolve(repoRoot, '../shared/vectors');
+export const vectorsDir = path.resolve(repoRoot, 'test/vectors');
 
 export const ACCOUNT = '111122223333';
 export const ENCLAVE_ROLE = `arn:aws:iam::${ACCOUNT}:role/attested-pack-enclave`;

@@ -1,4 +1,4 @@
-/** A genuine AWS Nitro attestation document from ../shared/vectors, and a receipt built around it. */
+/** A genuine AWS Nitro attestation document from test/vectors, and a receipt built around it. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
@@ -9,7 +9,7 @@ import type { Receipt } from '../../../attestation/receipt-types.js';
 import { sampleClaims } from './claims.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-export const VECTORS = resolve(repoRoot, '../shared/vectors/attestation');
+export const VECTORS = resolve(repoRoot, 'test/vectors/attestation');
 
 interface ManifestDoc {
   file: string;
