@@ -13,6 +13,7 @@ import { registerEnclaveCommands } from '../enclave-app/cli.js';
 import { registerHostProxyCommands } from '../host-proxy/cli.js';
 import { registerSimulatorCommands } from '../simulator/cli.js';
 import { registerEifCommands } from '../eif-build/cli.js';
+import { registerDeployCommands } from '../deploy/cli.js';
 import { registerVerifyReceiptCommand } from '../verify-receipt/command.js';
 import { VERSION } from './version.js';
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerHostProxyCommands(program);
   registerSimulatorCommands(program);
   registerEifCommands(program);
+  registerDeployCommands(program);
   registerVerifyReceiptCommand(program);
   // Commander's own refusals are reported by main() as `error [USAGE]` (or JSON), exit 2.
   quietCommanderErrors(program);

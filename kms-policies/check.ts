@@ -36,7 +36,15 @@ export interface PolicyFinding {
     | 'ACCOUNT_ROOT_DELEGATES_TO_IAM'
     | 'POLICY_REWRITE_ALLOWED'
     | 'REENCRYPT_WITHOUT_ATTESTATION'
-    | 'KEY_ADMINISTRATORS';
+    | 'KEY_ADMINISTRATORS'
+    // --purpose wrap / sign (check-purpose.ts)
+    | 'ENCLAVE_ENCRYPT_DENIED'
+    | 'ENCLAVE_CAN_DECRYPT_ARTIFACTS'
+    | 'RUNTIME_DECRYPT_DENIED'
+    | 'ENCLAVE_SIGN_DENIED'
+    | 'OTHERS_CAN_SIGN'
+    | 'RUNTIME_PUBLIC_KEY_DENIED'
+    | 'NO_RUNTIME_ROLES_CHECKED';
   message: string;
   statements?: number[];
 }
@@ -45,6 +53,10 @@ export interface PolicyFinding {
 export interface PolicyCheckReport {
   ok: boolean;
   roleArn: string;
+  /** The purpose the policy was judged for (absent: source, the attested Decrypt). */
+  purpose?: 'source' | 'wrap' | 'sign' | 'seal';
+  /** For wrap/sign: the enclave role's own use of the key (kms:Encrypt / kms:Sign). */
+  enclaveUse?: { action: string } & Pick<PolicyDecision, 'allowed' | 'decision' | 'reason'>;
   /** The attested Decrypt from the measured image, as the key policy alone decides it. */
   attestedDecrypt: Pick<PolicyDecision, 'allowed' | 'decision' | 'reason'>;
   /** Statement by statement, for the attested Decrypt. */
@@ -209,7 +221,7 @@ export function checkKeyPolicy(policy: ParsedPolicy | unknown, measurements: Mea
  * a warning, by `*` or the enclave role an error. ReEncryptFrom by anyone is an error: KMS has no
  * Recipient for it, so it hands the ciphertext to a key the caller may decrypt.
  */
-function indirectPaths(parsed: ParsedPolicy, roleArn: string, role: { accountId: string; sessionArn: string }, admins: readonly string[]): PolicyFinding[] {
+export function indirectPaths(parsed: ParsedPolicy, roleArn: string, role: { accountId: string; sessionArn: string }, admins: readonly string[]): PolicyFinding[] {
   const findings: PolicyFinding[] = [];
   const accepted = new Map<string, number[]>();
   const actions = [
@@ -277,7 +289,9 @@ function callerFor(p: string, roleArn: string, role: { accountId: string; sessio
 /** Human-readable report, one statement per line, then the findings. */
 export function formatPolicyCheck(r: PolicyCheckReport): string {
   const lines = [
-    `Attested kms:Decrypt by ${r.roleArn} from the measured image: ${r.attestedDecrypt.allowed ? 'ALLOWED' : 'DENIED'} (${r.attestedDecrypt.decision})`,
+    r.enclaveUse
+      ? `${r.purpose} key: ${r.enclaveUse.action} by ${r.roleArn}: ${r.enclaveUse.allowed ? 'ALLOWED' : 'DENIED'} (${r.enclaveUse.decision})`
+      : `${r.purpose ? `${r.purpose} key: ` : ''}Attested kms:Decrypt by ${r.roleArn} from the measured image: ${r.attestedDecrypt.allowed ? 'ALLOWED' : 'DENIED'} (${r.attestedDecrypt.decision})`,
     '',
     'Statements:',
     ...r.statements.map((s) => `  ${label(s)} [${s.effect}] ${s.applies ? 'applies' : 'does not apply'}: ${s.reason}`),
@@ -319,7 +333,8 @@ function coversDecrypt(s: NormalizedStatement): boolean {
   return coversAction(s, DECRYPT);
 }
 
-function coversAction(s: NormalizedStatement, action: string): boolean {
+/** Whether a statement's actions cover `action`. */
+export function coversAction(s: NormalizedStatement, action: string): boolean {
   return s.actions.some((a) => wildcardMatch(a, action, true)) !== s.actionsNegated;
 }
 
@@ -338,7 +353,8 @@ function namesAccountRoot(s: NormalizedStatement, accountId: string): boolean {
   return !s.principal.any && s.principal.aws.some((a) => a === accountId || a.endsWith(`::${accountId}:root`));
 }
 
-function parseRole(roleArn: string): { accountId: string; sessionArn: string } {
+/** The account and a session ARN of the role (what KMS sees as the caller). */
+export function parseRole(roleArn: string): { accountId: string; sessionArn: string } {
   const role = /^arn:(aws[\w-]*):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(roleArn);
   if (role) return { accountId: role[2]!, sessionArn: `arn:${role[1]}:sts::${role[2]}:assumed-role/${role[3]}/attested-pack-check` };
   const other = /^arn:aws[\w-]*:(?:iam|sts)::(\d{12}):.+$/.exec(roleArn);
@@ -351,6 +367,6 @@ function flipFirstByte(hex: string): string {
   return b + hex.slice(2);
 }
 
-function isParsed(p: unknown): p is ParsedPolicy {
+export function isParsed(p: unknown): p is ParsedPolicy {
   return typeof p === 'object' && p !== null && Array.isArray((p as { statements?: unknown }).statements);
 }

@@ -24,6 +24,8 @@ interface CheckFlags {
   measurements: string;
   roleArn: string;
   adminArn: string[];
+  purpose?: string;
+  runtimeRole: string[];
   json?: boolean;
 }
 
@@ -96,18 +98,34 @@ export function registerKmsPolicyCommands(program: Command): void {
 
   group
     .command('check')
-    .description('explain whether an attested Decrypt from the measured image is allowed, and warn on bypasses')
+    .description('judge a key policy for its purpose (default: attested Decrypt from the measured image) and warn on bypasses')
     .requiredOption('--policy <file>', 'key policy JSON (or a CloudFormation template with an AWS::KMS::Key)')
     .requiredOption('--measurements <file>', 'measurements.json of the enclave image')
     .requiredOption('--role-arn <arn>', 'IAM role the enclave calls KMS with')
     .option('--admin-arn <arn>', 'a key administrator you accept (may PutKeyPolicy); repeatable; the account root counts only if named', collect, [])
+    .option('--purpose <purpose>', 'what the key is for: source | seal (attested Decrypt, the default) | wrap (enclave Encrypt, runtimes Decrypt) | sign (enclave Sign, runtimes GetPublicKey)')
+    .option('--runtime-role <arn>', 'with --purpose wrap/sign: a Clef runtime role that must unwrap / fetch the public key (and must not Sign); repeatable', collect, [])
     .option('--json', 'machine-readable report')
     .action(async (flags: CheckFlags) => {
       await runCommand(Boolean(flags.json), async () => {
         const { checkKeyPolicy, formatPolicyCheck } = await import('./check.js');
+        const { KEY_PURPOSES } = await import('./generate.js');
+        if (flags.purpose !== undefined && !(KEY_PURPOSES as readonly string[]).includes(flags.purpose)) {
+          throw new UsageError(`--purpose must be one of ${KEY_PURPOSES.join(', ')}, got ${JSON.stringify(flags.purpose)}`);
+        }
+        if (flags.runtimeRole.length > 0 && flags.purpose !== 'wrap' && flags.purpose !== 'sign') {
+          throw new UsageError('--runtime-role applies to --purpose wrap and --purpose sign', { hint: 'source and seal keys are used only by the enclave' });
+        }
         const measurements = await readMeasurements(flags.measurements);
         const policy = policyFromFile(await readText(flags.policy, '--policy'), flags.policy);
-        const report = checkKeyPolicy(policy, measurements, flags.roleArn, { admins: flags.adminArn });
+        const report =
+          flags.purpose === undefined
+            ? checkKeyPolicy(policy, measurements, flags.roleArn, { admins: flags.adminArn })
+            : (await import('./check-purpose.js')).checkKeyPolicyForPurpose(policy, measurements, flags.roleArn, {
+                purpose: flags.purpose as (typeof KEY_PURPOSES)[number],
+                admins: flags.adminArn,
+                runtimeRoles: flags.runtimeRole,
+              });
         if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
         else process.stdout.write(formatPolicyCheck(report));
         return report.ok ? 0 : 1;

@@ -36,6 +36,7 @@ export {
   type KeyPurpose,
   type GenerateKeyPolicyOptions,
 } from './generate.js';
-export { renderKeyPolicy, POLICY_FORMATS, type PolicyFormat } from './render.js';
+export { renderKeyPolicy, hclValue, hclString, POLICY_FORMATS, type PolicyFormat } from './render.js';
 export { checkKeyPolicy, formatPolicyCheck, type CheckKeyPolicyOptions, type PolicyCheckReport, type PolicyFinding } from './check.js';
+export { checkKeyPolicyForPurpose, type PurposeCheckOptions } from './check-purpose.js';
 export { pcrConditionsFromPolicy, attestationPcrIndex, type PcrConditionSet } from './pcr-conditions.js';

@@ -86,7 +86,7 @@ export function renderKeyPolicy(policy: KeyPolicyDocument, purpose: KeyPurpose, 
 }
 
 /** A JSON value written as an HCL expression (object keys quoted, template sequences escaped). */
-function hclValue(v: unknown, indent: number): string {
+export function hclValue(v: unknown, indent: number): string {
   const pad = ' '.repeat(indent);
   const inner = ' '.repeat(indent + 2);
   if (typeof v === 'string') return hclString(v);
@@ -101,6 +101,7 @@ function hclValue(v: unknown, indent: number): string {
   return `{\n${entries.map(([k, x]) => `${inner}${hclString(k)} = ${hclValue(x, indent + 2)}`).join('\n')}\n${pad}}`;
 }
 
-function hclString(s: string): string {
+/** A string as an HCL literal (template sequences escaped). */
+export function hclString(s: string): string {
   return JSON.stringify(s).replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{');
 }

@@ -456,11 +456,18 @@ async function checkRepository(plan: VerificationPlan, state: State): Promise<Ch
   const manifestInput = claims.inputs.find((i) => i.role === 'manifest')!;
   const want = plan.expect.manifestPath;
   if (manifestInput.path !== want.path) {
-    const how = want.from === 'default' ? `the default ${want.path} at the repository root (pass --manifest PATH if the repository keeps it elsewhere)` : `--manifest ${want.path}`;
+    const how = want.from === 'default' ? `the default ${want.path} at the repository root (pass --manifest PATH if the repository keeps it elsewhere)` : `${want.from} ${want.path}`;
     return fail(ID, NAME, `the pack read manifest ${manifestInput.path}, not ${how}`, 'MANIFEST_PATH_MISMATCH', {
       manifest: manifestInput.path,
       expected: want.path,
       expectedFrom: want.from,
+    });
+  }
+  // The repository name, when expected (--expect): a pack of another repository with the same layout answers another question.
+  if (plan.expect.repository !== undefined && claims.request.repository !== plan.expect.repository) {
+    return fail(ID, NAME, `the pack was requested for repository ${claims.request.repository}, not ${plan.expect.repository} (${plan.expect.manifestPath.from === '--expect' ? '--expect' : 'expected'})`, 'REPOSITORY_NAME_MISMATCH', {
+      repository: claims.request.repository,
+      expected: plan.expect.repository,
     });
   }
   if (!plan.repo) {

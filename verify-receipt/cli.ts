@@ -26,8 +26,10 @@ import {
   parseExpectKey,
   parseManifestFlag,
   parseNonceFlag,
+  readInputFile,
 } from './inputs.js';
 import { DEFAULT_MANIFEST_PATH, missingBindings, type Expectations } from './expectations.js';
+import { parseExpectationsFile, type ExpectationsFile } from './expect-file.js';
 import { formatHumanReport, formatJsonReport, type VerificationReport } from './report.js';
 
 /** Parsed command-line options (commander's camelCase names). */
@@ -46,6 +48,7 @@ interface Flags {
   allowDebug?: boolean;
   manifest?: string;
   parentRoleArn?: string;
+  expect?: string;
   partial?: boolean;
   root?: string[];
   json?: boolean;
@@ -85,6 +88,7 @@ export function buildVerifyReceiptProgram(): Command {
     .option('--commit <sha>', 'binds the source: the commit the receipt must be for')
     .option('--manifest <path>', `the manifest the pack must have read, relative to the repository root (default ${DEFAULT_MANIFEST_PATH})`)
     .option('--expect-key <key>', 'binds the keys: a KMS key ARN or age recipient the pack may use (repeatable); default: what the manifest names', collect)
+    .option('--expect <file>', 'expectations.json from `attested-pack deploy render`: PCRs, parent role, manifest, repository, keys and signer at once')
     .option('--nonce <hex>', 'the nonce you sent with the pack request')
     .option('--max-age <duration>', `reject receipts attested longer ago than this (${DURATION_FORMS})`)
     .option('--at <iso>', 'the clock for --max-age and the age shown (default: now)')
@@ -148,7 +152,9 @@ function printReport(report: VerificationReport, json: boolean, colour: boolean,
 }
 
 /** Reads every input and validates every flag before any check runs (so usage errors exit 2). */
-async function makePlan(receiptPath: string, f: Flags, clock: () => number): Promise<VerificationPlan> {
+async function makePlan(receiptPath: string, flags: Flags, clock: () => number): Promise<VerificationPlan> {
+  const expectFile = flags.expect === undefined ? undefined : await loadExpectFile(flags);
+  const f = expectFile?.flags ?? flags;
   const pcrFlags = new Map<number, string>();
   for (const i of PCR_FLAG_INDICES) {
     const v = f[`pcr${i}`];
@@ -162,12 +168,13 @@ async function makePlan(receiptPath: string, f: Flags, clock: () => number): Pro
   const manifestPath = f.manifest === undefined ? DEFAULT_MANIFEST_PATH : parseManifestFlag(f.manifest);
 
   const receipt = await loadReceipt(receiptPath);
-  const measurements = await loadExpectedMeasurements({
+  const loaded = await loadExpectedMeasurements({
     pcrFlags,
     ...(f.measurements === undefined ? {} : { measurements: f.measurements }),
     ...(f.policy === undefined ? {} : { policy: f.policy }),
     ...(f.parentRoleArn === undefined ? {} : { parentRoleArn: f.parentRoleArn }),
   });
+  const measurements = expectFile ? { ...loaded, source: `--expect ${flags.expect}` } : loaded;
   const trustedRoots = await loadTrustedRoots(f.root ?? []);
   const signer = await loadVerifyKey({
     ...(f.verifyKey === undefined ? {} : { verifyKey: f.verifyKey }),
@@ -177,7 +184,8 @@ async function makePlan(receiptPath: string, f: Flags, clock: () => number): Pro
   const expect: Expectations = {
     measurements,
     allowDebug: f.allowDebug === true,
-    manifestPath: { path: manifestPath, from: f.manifest === undefined ? 'default' : '--manifest' },
+    manifestPath: { path: manifestPath, from: expectFile ? '--expect' : f.manifest === undefined ? 'default' : '--manifest' },
+    ...(expectFile ? { repository: expectFile.file.repository } : {}),
     ...(commit === undefined ? {} : { commit }),
     ...(nonce === undefined ? {} : { nonce }),
     ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
@@ -205,4 +213,32 @@ async function makePlan(receiptPath: string, f: Flags, clock: () => number): Pro
     ...(artifact === undefined ? {} : { artifact }),
     ...(repo === undefined ? {} : { repo }),
   };
+}
+
+/** Flags an expectations.json stands for (one source of truth: the flags it fills are refused beside it). */
+const EXPECT_FILLS = ['measurements', 'policy', 'parentRoleArn', 'manifest', 'expectKey', 'verifyKey', 'kmsPublicKey', ...PCR_FLAG_INDICES.map((i) => `pcr${i}`)] as const;
+
+/** Reads --expect and returns the flags it fills (PCRs, parent role, manifest, keys, signer). */
+async function loadExpectFile(f: Flags): Promise<{ file: ExpectationsFile; flags: Flags }> {
+  const path = f.expect!;
+  const given = EXPECT_FILLS.filter((k) => (f as Record<string, unknown>)[k] !== undefined);
+  if (given.length > 0) {
+    const flag = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new UsageError(`--expect ${path} already sets what ${given.map(flag).join(', ')} would: pass one or the other`, {
+      hint: 'expectations.json is rendered from the deploy file; re-render it (attested-pack deploy render) instead of overriding it',
+    });
+  }
+  const file = parseExpectationsFile(Buffer.from(await readInputFile(path, '--expect')).toString('utf8'), path);
+  const flags: Flags = {
+    ...f,
+    pcr0: file.measurements.PCR0,
+    pcr1: file.measurements.PCR1,
+    pcr2: file.measurements.PCR2,
+    ...(file.measurements.PCR8 === undefined ? {} : { pcr8: file.measurements.PCR8 }),
+    parentRoleArn: file.parentRoleArn,
+    manifest: file.manifestPath,
+    expectKey: file.keys,
+    verifyKey: file.signerPublicKey,
+  };
+  return { file, flags };
 }

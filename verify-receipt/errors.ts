@@ -16,7 +16,9 @@ export type VerifyInputErrorCode =
   | 'VERIFY_INPUT_UNREADABLE'
   | 'VERIFY_NO_EXPECTED_MEASUREMENTS'
   | 'VERIFY_REPO_INVALID'
-  | 'VERIFY_GIT_FAILED';
+  | 'VERIFY_GIT_FAILED'
+  /** An --expect file (expectations.json) is not the format `deploy render` writes. */
+  | 'VERIFY_EXPECTATIONS_INVALID';
 
 /** An input of verify-receipt is missing or unusable (exit 2). */
 export class VerifyInputError extends InputError {

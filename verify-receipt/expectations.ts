@@ -59,7 +59,9 @@ export interface Expectations {
   measurements: ExpectedMeasurements;
   allowDebug: boolean;
   /** The repo-relative path of the manifest the pack must have read (default `clef.yaml`). */
-  manifestPath: { path: string; from: 'default' | '--manifest' };
+  manifestPath: { path: string; from: 'default' | '--manifest' | '--expect' };
+  /** The repository (owner/name) the pack must have been requested for (from --expect). */
+  repository?: string;
   /** The commit the receipt must be for (full or abbreviated, lower-case hex). */
   commit?: string;
   /** Lower-case hex nonce the auditor issued. */

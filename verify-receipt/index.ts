@@ -28,3 +28,4 @@ export {
   parseManifestFlag,
   type MeasurementSources,
 } from './inputs.js';
+export { parseExpectationsFile, type ExpectationsFile } from './expect-file.js';
