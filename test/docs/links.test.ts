@@ -48,7 +48,7 @@ describe('Markdown links and anchors', () => {
   it('the checker catches a missing file, a file outside the repository, a missing anchor and a mention', () => {
     const text = [
       '# Title',
-      'See [gone](no-such-file.md), [outside](../shared/reference/clef-compat.md), [anchor](#no-such-heading) and [ok](#title).',
+      'See [gone](no-such-file.md), [outside](../outside-the-repo/clef-compat.md), [anchor](#no-such-heading) and [ok](#title).',
       'Trust boundaries (ARCHITECTURE.md) and `docs/reference.md#no-such-anchor`.',
       '```',
       '[inside a code block](ignored.md)',
@@ -57,7 +57,7 @@ describe('Markdown links and anchors', () => {
     const problems = problemsIn('README.md', text);
     expect(problems).toEqual([
       'README.md:2: no-such-file.md: no such file in the repository',
-      'README.md:2: ../shared/reference/clef-compat.md: no such file in the repository',
+      'README.md:2: ../outside-the-repo/clef-compat.md: no such file in the repository',
       'README.md:2: #no-such-heading: README.md has no heading with anchor #no-such-heading',
       'README.md:3: ARCHITECTURE.md: no such file in the repository',
       'README.md:3: docs/reference.md#no-such-anchor: docs/reference.md has no heading with anchor #no-such-anchor',
