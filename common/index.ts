@@ -4,3 +4,4 @@ export * from './bytes.js';
 export * from './fs.js';
 export * from './cli-output.js';
 export * from './measurements.js';
+export * from './git-source.js';

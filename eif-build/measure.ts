@@ -11,6 +11,7 @@ import type { Measurements } from '../common/measurements.js';
 import { buildEif } from './build.js';
 import type { EifSigner } from './eif-writer.js';
 import type { EifArch } from './header.js';
+import { IMAGE_FILE_TIMESTAMP } from './lock.js';
 
 /** Options of measureEnclaveBundle. */
 export interface MeasureEnclaveOptions {
@@ -24,7 +25,7 @@ export interface MeasureEnclaveOptions {
   signer?: EifSigner;
   /** Node runtime referenced by hash; default: the running node. */
   nodePath?: string;
-  /** Default: SOURCE_DATE_EPOCH or 0. */
+  /** Default: the locked file timestamp (0), whatever SOURCE_DATE_EPOCH says, so `attested-pack audit` rebuilds the same PCRs. */
   buildTimeEpoch?: number;
   /** Also write the image and measurements.json (optional; the simulator does not need them). */
   outFile?: string;
@@ -46,7 +47,7 @@ export async function measureEnclaveBundle(options: MeasureEnclaveOptions): Prom
       },
     },
     ...(options.signer ? { signer: options.signer } : {}),
-    ...(options.buildTimeEpoch === undefined ? {} : { buildTimeEpoch: options.buildTimeEpoch }),
+    buildTimeEpoch: options.buildTimeEpoch ?? IMAGE_FILE_TIMESTAMP,
     ...(options.outFile ? { outFile: options.outFile } : {}),
     ...(options.measurementsFile ? { measurementsFile: options.measurementsFile } : {}),
   });
