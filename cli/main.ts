@@ -11,6 +11,7 @@ import { registerEnclaveCommands } from '../enclave-app/cli.js';
 import { registerHostProxyCommands } from '../host-proxy/cli.js';
 import { registerSimulatorCommands } from '../simulator/cli.js';
 import { registerEifCommands } from '../eif-build/cli.js';
+import { registerAuditCommands } from '../audit/cli.js';
 import { VERSION } from './version.js';
 
 /** Builds the command tree (exported so tests can drive it without spawning a process). */
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerHostProxyCommands(program);
   registerSimulatorCommands(program);
   registerEifCommands(program);
+  registerAuditCommands(program);
   for (const c of program.commands) applyExitOverride(c);
   return program;
 }

@@ -26,6 +26,9 @@ import { join, posix } from 'node:path';
 import type { Measurements } from '../common/measurements.js';
 import { writeFileAtomic } from '../common/fs.js';
 import { ADDON_CFLAGS, ADDON_FILE_NAME, ADDON_SOURCES, compileAddon } from './addon.js';
+import { readAll } from './byte-source.js';
+import { bootstrapRamdisk } from './bootstrap-ramdisk.js';
+import { pcrOfBytes } from './pcr.js';
 import { gitBlobId, loadBootBlobs, sha256File, sha256Of, syntheticBootBlobs, SYNTHETIC_BLOBS_LABEL, type BootBlobs } from './blobs.js';
 import { buildEif, type BuildEifResult } from './build.js';
 import { bundleEnclave, DEFAULT_ENCLAVE_ENTRY } from './bundle.js';
@@ -98,7 +101,7 @@ export function drift(input: string, locked: string, found: string, hint?: strin
 }
 
 function missing(what: string, hint: string): EifError {
-  return new EifError('EIF_LOCK_INPUT_MISSING', what, { hint, category: 'unavailable' });
+  return new EifError('EIF_LOCK_INPUT_MISSING', what, { hint });
 }
 
 /** Parses a lock (text or object); every field is checked for shape. */
@@ -462,4 +465,14 @@ export async function writeImageLock(path: string, lock: ImageLock): Promise<voi
 /** The PCRs of a measurements object as the audit compares them. */
 export function pcrsOf(m: Measurements): { PCR0: string; PCR1: string; PCR2: string } {
   return { PCR0: m.PCR0, PCR1: m.PCR1, PCR2: m.PCR2 };
+}
+
+/**
+ * PCR1 of every image on the synthetic stand-in blobs (kernel ‖ cmdline ‖ bootstrap ramdisk):
+ * a document reporting it came from a simulation image, whatever its user ramdisk.
+ */
+export async function syntheticPcr1(arch: EifArch): Promise<string> {
+  const b = syntheticBootBlobs(arch);
+  const parts = [await readAll(b.kernel), Buffer.from(b.cmdline, 'utf8'), await readAll(bootstrapRamdisk({ init: b.init, ...(b.nsm ? { nsm: b.nsm } : {}) }))];
+  return pcrOfBytes(Buffer.concat(parts)).toString('hex');
 }
