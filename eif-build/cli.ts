@@ -60,6 +60,7 @@ interface LockedFlags {
   projectRoot: string;
   lock?: string;
   libRoot?: string;
+  tree?: string;
   blobs?: string;
   arg?: string[];
   out: string;
@@ -94,6 +95,7 @@ async function lockedBuildCommand(o: LockedFlags): Promise<number> {
     ...(o.blobs ? { blobsDir: o.blobs } : {}),
     ...(o.libRoot ? { libRoot: o.libRoot } : {}),
     ...(o.syntheticBootBlobs ? { syntheticBootBlobs: true } : {}),
+    ...(o.tree ? { treeDir: o.tree } : {}),
     ...(o.arg ? { args: o.arg } : {}),
     outFile: o.out,
     measurementsFile: o.measurements,
@@ -210,9 +212,10 @@ export function registerEifCommands(program: Command): void {
     .option('--project-root <dir>', 'the checkout for --locked', '.')
     .option('--lock <file>', 'lock file for --locked (default: <project-root>/eif-build/image.lock.json)')
     .option('--lib-root <dir>', 'with --locked: directory holding the locked Debian library paths (default /)')
+    .option('--tree <dir>', 'with --locked: also write the user ramdisk as a tree (cmd, env, rootfs/), e.g. to chroot into rootfs/')
     .option('--json', 'machine-readable output')
     .action(async (o: RootfsFlags & {
-      locked?: string | boolean; projectRoot: string; lock?: string; libRoot?: string;
+      locked?: string | boolean; projectRoot: string; lock?: string; libRoot?: string; tree?: string;
       arch: string; kernel?: string; kernelConfig?: string; cmdline?: string; init?: string; nsm?: string | boolean; blobs?: string;
       syntheticBootBlobs?: boolean; rootfs?: string; userRamdisk?: string; out: string; measurements: string;
       signKey?: string; signCert?: string; imageName: string; imageVersion?: string; json?: boolean;

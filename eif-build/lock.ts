@@ -35,7 +35,7 @@ import { bundleEnclave, DEFAULT_ENCLAVE_ENTRY } from './bundle.js';
 import { resolveRuntimeClosure } from './elf.js';
 import { EifError } from './errors.js';
 import type { EifArch } from './header.js';
-import { IMAGE_APP_DIR, IMAGE_BUNDLE_PATH, IMAGE_NODE_PATH, planRootfs, type RootfsSpec } from './rootfs.js';
+import { IMAGE_APP_DIR, IMAGE_BUNDLE_PATH, IMAGE_NODE_PATH, planRootfs, writeTree, type RootfsSpec } from './rootfs.js';
 import type { EifSigner } from './eif-writer.js';
 
 /** Where the lock lives in the repository. */
@@ -244,6 +244,8 @@ export interface LockedBuildOptions {
   bundlePath?: string;
   outFile?: string;
   measurementsFile?: string;
+  /** Also write the user ramdisk as a tree (cmd, env, rootfs/) here, e.g. to chroot into it; must be new or empty. */
+  treeDir?: string;
   signer?: EifSigner;
   /** Only measure (no EIF written): what the audit and the simulation need. */
   measureOnly?: boolean;
@@ -327,6 +329,8 @@ export async function lockedBuild(o: LockedBuildOptions): Promise<LockedBuildRes
     const lockedCmd = lock.images[o.kind].cmd;
     if (!plan.cmd.startsWith(lockedCmd)) throw drift('/cmd', JSON.stringify(lockedCmd), JSON.stringify(plan.cmd));
     if (plan.env !== lock.images[o.kind].env) throw drift('/env', JSON.stringify(lock.images[o.kind].env), JSON.stringify(plan.env));
+
+    if (o.treeDir) await writeTree(plan, o.treeDir);
 
     // 5 the image, every file stamped with the locked timestamp.
     const result = await buildEif({
