@@ -25,6 +25,8 @@ export interface MeasureEnclaveOptions {
   signer?: EifSigner;
   /** Node runtime referenced by hash; default: the running node. */
   nodePath?: string;
+  /** SHA-256 of the referenced runtime (e.g. the locked one), instead of hashing nodePath. */
+  runtimeSha256?: string;
   /** Default: the locked file timestamp (0), whatever SOURCE_DATE_EPOCH says, so `attested-pack audit` rebuilds the same PCRs. */
   buildTimeEpoch?: number;
   /** Also write the image and measurements.json (optional; the simulator does not need them). */
@@ -43,7 +45,7 @@ export async function measureEnclaveBundle(options: MeasureEnclaveOptions): Prom
         bundlePath: options.bundlePath,
         ...(options.addonPaths ? { addonPaths: options.addonPaths } : {}),
         ...(options.env ? { env: options.env } : {}),
-        runtime: { kind: 'reference', nodePath: options.nodePath ?? process.execPath },
+        runtime: { kind: 'reference', nodePath: options.nodePath ?? process.execPath, ...(options.runtimeSha256 ? { sha256: options.runtimeSha256 } : {}) },
       },
     },
     ...(options.signer ? { signer: options.signer } : {}),

@@ -6,7 +6,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Measurements } from '../../common/measurements.js';
-import { bundleEnclave, DEFAULT_ENCLAVE_ENTRY, findProjectRoot, measureEnclaveBundle } from '../../eif-build/index.js';
+import { bundleEnclave, DEFAULT_ENCLAVE_ENTRY, findProjectRoot, measureEnclaveBundle, readImageLock, IMAGE_LOCK_PATH } from '../../eif-build/index.js';
 
 /** What was built and measured. */
 export interface MeasuredEnclave {
@@ -29,7 +29,21 @@ export async function bundleAndMeasure(o: { entry: string; bundlePath: string; m
   return { bundlePath: bundle.bundlePath, bundleSha256: bundle.sha256, measurementsPath: o.measurementsPath, measurements };
 }
 
-/** Measures an existing bundle (e.g. after editing one byte of it) and writes measurements.json. */
-export function measureBundle(bundlePath: string, measurementsPath: string): Promise<Measurements> {
-  return measureEnclaveBundle({ bundlePath, measurementsFile: measurementsPath });
+/**
+ * Measures an existing bundle (e.g. after editing one byte of it) and writes measurements.json.
+ * The runtime the simulation image references is the locked one (eif-build/image.lock.json),
+ * by hash, not whatever node runs the simulation: the image is the one `attested-pack audit` rebuilds.
+ */
+export async function measureBundle(bundlePath: string, measurementsPath: string): Promise<Measurements> {
+  const runtime = await lockedRuntimeSha256();
+  return measureEnclaveBundle({ bundlePath, measurementsFile: measurementsPath, ...(runtime ? { runtimeSha256: runtime } : {}) });
+}
+
+async function lockedRuntimeSha256(): Promise<string | undefined> {
+  try {
+    const root = await findProjectRoot(dirname(fileURLToPath(import.meta.url)));
+    return (await readImageLock(join(root, IMAGE_LOCK_PATH))).runtime.sha256;
+  } catch {
+    return undefined;
+  }
 }
