@@ -52,7 +52,16 @@ export type ImageKind = 'release' | 'simulation';
 export interface LockedLibrary {
   imagePath: string;
   sha256: string;
-  debian: { package: string; version: string; architecture: string; path: string; debSha256: string };
+  debian: LockedDeb & { path: string };
+}
+
+/** A Debian package at an exact version: its pool file name (under a Debian mirror or snapshot.debian.org/archive/debian/<time>/) and SHA-256. */
+export interface LockedDeb {
+  package: string;
+  version: string;
+  architecture: string;
+  filename: string;
+  debSha256: string;
 }
 
 /** An npm package by version and integrity (as package-lock.json records it). */
@@ -68,7 +77,15 @@ export interface ImageLock {
   fileTimestamp: number;
   runtime: { package: string; version: string; integrity: string; file: string; sha256: string; imagePath: string; nodeVersion: string };
   libraries: LockedLibrary[];
-  addon: { imagePath: string; sources: Record<string, string>; headers: string; flags: string[]; toolchain: { compiler: string; linker: string }; sha256: string };
+  addon: {
+    imagePath: string;
+    sources: Record<string, string>;
+    headers: string;
+    flags: string[];
+    /** `cc --version` / `ld --version` first lines, and the Debian packages of the compiler's closure (gcc-12, binutils, libc6-dev and what they depend on). */
+    toolchain: { compiler: string; linker: string; debian: LockedDeb[] };
+    sha256: string;
+  };
   bundle: { entry: string; bundler: Record<string, LockedPackage>; npmPackages: Record<string, LockedPackage> };
   bootBlobs: {
     nitroCli: { source: string; cmdline: string; files: Record<string, { gitBlobId: string; sha256?: string }> };
@@ -373,9 +390,28 @@ function dpkgOwner(path: string): { package: string; version: string; architectu
   return { package: pkg, version: (q.stdout ?? '').trim(), architecture: arch ?? 'all' };
 }
 
-function debSha256(pkg: string, version: string, architecture: string): string {
+/** The Debian archive's record of an installed package (apt-cache show at that exact version). */
+function lockedDeb(pkg: string, version: string, architecture: string): LockedDeb {
   const r = spawnSync('apt-cache', ['show', `${pkg}:${architecture}=${version}`], { encoding: 'utf8' });
-  return /^SHA256: ([0-9a-f]{64})$/m.exec(r.stdout ?? '')?.[1] ?? 'unknown';
+  const field = (name: string): string => new RegExp(`^${name}: (.+)$`, 'm').exec(r.stdout ?? '')?.[1]?.trim() ?? 'unknown';
+  return { package: pkg, version, architecture, filename: field('Filename'), debSha256: field('SHA256') };
+}
+
+/** The compiler's package closure (apt-cache depends, recursively, Depends/PreDepends only) at the archive's current versions. */
+function toolchainDebs(): LockedDeb[] {
+  const r = spawnSync('apt-cache', ['depends', '--recurse', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', 'gcc-12', 'libc6-dev', 'binutils'], { encoding: 'utf8' });
+  const names = [...new Set((r.stdout ?? '').split('\n').filter((l) => l !== '' && !l.startsWith(' ') && !l.startsWith('<')))].sort();
+  const out: LockedDeb[] = [];
+  for (const name of names) {
+    // The version the archive serves now (what anyone can download); the addon's bytes were
+    // checked against a toolchain unpacked from exactly these files (eif-build/README.md).
+    const policy = spawnSync('apt-cache', ['policy', name], { encoding: 'utf8' });
+    const version = /Candidate: (\S+)/.exec(policy.stdout ?? '')?.[1];
+    const arch = spawnSync('dpkg-query', ['-W', '-f=${Architecture}', name], { encoding: 'utf8' }).stdout?.trim() || 'amd64';
+    if (!version || version === '(none)') throw missing(`the toolchain package ${name} is not in the configured Debian archive`, 'generate the lock on Debian bookworm');
+    out.push(lockedDeb(name, version, arch));
+  }
+  return out;
 }
 
 /** Computes the lock from this machine (a Debian system with the runtime installed and a C compiler). */
@@ -407,7 +443,7 @@ export async function generateImageLock(o: GenerateLockOptions): Promise<ImageLo
     libraries.push({
       imagePath: f.imagePath,
       sha256: await sha256File(f.hostPath),
-      debian: { ...owner, path: path.slice(1), debSha256: debSha256(owner.package, owner.version, owner.architecture) },
+      debian: { ...lockedDeb(owner.package, owner.version, owner.architecture), path: path.slice(1) },
     });
   }
   const addon = await compileAddon({ projectRoot: root, nodeIncludeDir: join(dir, 'include', 'node') });
@@ -442,7 +478,7 @@ export async function generateImageLock(o: GenerateLockOptions): Promise<ImageLo
       sources,
       headers: `include/node of ${pkgName}@${entry.version} (pinned by runtime.integrity)`,
       flags: [...ADDON_CFLAGS],
-      toolchain: addon.toolchain,
+      toolchain: { ...addon.toolchain, debian: toolchainDebs() },
       sha256: addon.sha256,
     },
     bundle: { entry: DEFAULT_ENCLAVE_ENTRY, bundler: bundlerPackages(await readPackageLock(root), arch), npmPackages },
