@@ -61,6 +61,7 @@ interface LockedFlags {
   lock?: string;
   libRoot?: string;
   tree?: string;
+  sourceRevision?: string;
   blobs?: string;
   arg?: string[];
   out: string;
@@ -96,6 +97,7 @@ async function lockedBuildCommand(o: LockedFlags): Promise<number> {
     ...(o.libRoot ? { libRoot: o.libRoot } : {}),
     ...(o.syntheticBootBlobs ? { syntheticBootBlobs: true } : {}),
     ...(o.tree ? { treeDir: o.tree } : {}),
+    ...(o.sourceRevision ? { sourceRevision: o.sourceRevision } : {}),
     ...(o.arg ? { args: o.arg } : {}),
     outFile: o.out,
     measurementsFile: o.measurements,
@@ -213,9 +215,10 @@ export function registerEifCommands(program: Command): void {
     .option('--lock <file>', 'lock file for --locked (default: <project-root>/eif-build/image.lock.json)')
     .option('--lib-root <dir>', 'with --locked: directory holding the locked Debian library paths (default /)')
     .option('--tree <dir>', 'with --locked: also write the user ramdisk as a tree (cmd, env, rootfs/), e.g. to chroot into rootfs/')
+    .option('--source-revision <commit>', 'with --locked outside a git checkout (e.g. Nix): the commit to stamp into the bundle')
     .option('--json', 'machine-readable output')
     .action(async (o: RootfsFlags & {
-      locked?: string | boolean; projectRoot: string; lock?: string; libRoot?: string; tree?: string;
+      locked?: string | boolean; projectRoot: string; lock?: string; libRoot?: string; tree?: string; sourceRevision?: string;
       arch: string; kernel?: string; kernelConfig?: string; cmdline?: string; init?: string; nsm?: string | boolean; blobs?: string;
       syntheticBootBlobs?: boolean; rootfs?: string; userRamdisk?: string; out: string; measurements: string;
       signKey?: string; signCert?: string; imageName: string; imageVersion?: string; json?: boolean;

@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Measurements } from '../common/measurements.js';
 import { writeFileAtomic } from '../common/fs.js';
+import { formatSourceRevision, sourceRevision } from '../common/git-source.js';
 import { ADDON_CFLAGS, ADDON_FILE_NAME, ADDON_SOURCES, compileAddon } from './addon.js';
 import { readAll } from './byte-source.js';
 import { bootstrapRamdisk } from './bootstrap-ramdisk.js';
@@ -257,6 +258,11 @@ export interface LockedBuildOptions {
   libRoot?: string;
   /** Deployment arguments after the locked /cmd (e.g. serve flags): measured in PCR2, reported, not locked. */
   args?: string[];
+  /**
+   * The source revision to stamp into the bundle when the project root is not a git checkout
+   * (e.g. a Nix build from a cleaned source tree). In a checkout it must equal the checkout's own.
+   */
+  sourceRevision?: string;
   /** Where the bundle goes (default: a temporary file). */
   bundlePath?: string;
   outFile?: string;
@@ -290,7 +296,16 @@ export async function lockedBuild(o: LockedBuildOptions): Promise<LockedBuildRes
   const tmp = await mkdtemp(join(tmpdir(), 'attested-pack-locked-'));
   try {
     // 1 the bundle (first-party code from the checkout, third-party closure checked against the lock).
-    const bundle = await bundleEnclave({ entry: join(o.projectRoot, lock.bundle.entry), projectRoot: o.projectRoot, outFile: o.bundlePath ?? join(tmp, 'enclave.mjs') });
+    const own = sourceRevision(o.projectRoot);
+    if (o.sourceRevision !== undefined && own !== undefined && formatSourceRevision(own) !== o.sourceRevision) {
+      throw drift('source revision', o.sourceRevision, formatSourceRevision(own), `${o.projectRoot} is a git checkout: drop --source-revision (its own revision is stamped)`);
+    }
+    const bundle = await bundleEnclave({
+      entry: join(o.projectRoot, lock.bundle.entry),
+      projectRoot: o.projectRoot,
+      outFile: o.bundlePath ?? join(tmp, 'enclave.mjs'),
+      ...(o.sourceRevision !== undefined && own === undefined ? { source: o.sourceRevision } : {}),
+    });
     comparePackages('bundled npm package', lock.bundle.npmPackages, bundledNpmPackages(Object.keys(bundle.metafile.inputs), packageLock));
 
     // 2 boot blobs.

@@ -97,6 +97,30 @@ describe.skipIf(noGit !== undefined)('attested-pack audit', () => {
     expect(r.json.verify?.counts.fail).toBe(0);
   });
 
+  it('a plain source tree (no .git, as Nix builds it) with --source-revision rebuilds the same PCRs', async () => {
+    const plain = join(base, 'plain');
+    const tar = spawnSync('sh', ['-c', `mkdir -p '${plain}' && git -C '${builder}' archive HEAD | tar -x -C '${plain}'`], { encoding: 'utf8' });
+    expect(tar.status, tar.stderr).toBe(0);
+    symlinkSync(join(repoRoot, 'node_modules'), join(plain, 'node_modules'));
+    expect(spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: plain }).status).toBe(0);
+    const out = (name: string): string[] => ['-o', join(base, `${name}.eif`), '--measurements', join(base, `${name}.json`), '--json'];
+    const unstamped = await runBin(join(plain, 'bin/attested-pack.mjs'), ['eif', 'build', '--locked', 'simulation', '--project-root', plain, ...out('plain-unstamped')]);
+    const stamped = await runBin(join(plain, 'bin/attested-pack.mjs'), ['eif', 'build', '--locked', 'simulation', '--project-root', plain, '--source-revision', commit, ...out('plain')]);
+    expect(stamped.code, stamped.stdout).toBe(0);
+    const pcrs = (p: string): string[] => {
+      const m = JSON.parse(readFileSync(p, 'utf8')) as Record<string, string>;
+      return [m.PCR0!, m.PCR1!, m.PCR2!];
+    };
+    expect(pcrs(join(base, 'plain.json'))).toEqual(pcrs(join(state, 'enclave/measurements.json')));
+    // Without the stamp the bundle differs: the source commit really is inside PCR2.
+    expect(unstamped.code).toBe(0);
+    expect(pcrs(join(base, 'plain-unstamped.json'))[2]).not.toBe(pcrs(join(state, 'enclave/measurements.json'))[2]);
+    // In a git checkout the flag cannot claim another revision.
+    const lie = await runBin(join(auditor, 'bin/attested-pack.mjs'), ['eif', 'build', '--locked', 'simulation', '--project-root', auditor, '--source-revision', 'f'.repeat(40), ...out('lie')]);
+    expect(lie.code).toBe(1);
+    expect((JSON.parse(lie.stdout) as AuditJson).error?.code).toBe('EIF_LOCK_DRIFT');
+  });
+
   it('verify-receipt still runs: without the simulated root the rebuilt PCRs match but the attestation check fails (exit 1)', async () => {
     const human = await runBin(ATTESTED_PACK_BIN, ['audit', receiptPath, '--source', auditor]);
     expect(human.code).toBe(1);
