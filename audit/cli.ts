@@ -19,6 +19,7 @@ export function registerAuditCommands(program: Command): void {
     .action(async (receiptPath: string, verifyArgs: string[], o: { source: string; blobs?: string; libRoot?: string; cmdFrom?: string; out?: string; json?: boolean }) => {
       await runCommand(Boolean(o.json), async () => {
         const { auditReceipt, formatAuditReport, mismatchLines } = await import('./audit.js');
+        const { AuditError } = await import('./errors.js');
         const r = await auditReceipt({
           receiptPath,
           sourceDir: o.source,
@@ -29,7 +30,9 @@ export function registerAuditCommands(program: Command): void {
           verifyArgs,
         });
         const mismatched = (['PCR0', 'PCR1', 'PCR2'] as const).filter((k) => !r.pcrs[k].match);
-        if (o.json) process.stdout.write(JSON.stringify({ ...r, mismatched, problems: mismatchLines(r) }, null, 2) + '\n');
+        const problems = mismatchLines(r);
+        const error = mismatched.length > 0 ? new AuditError('AUDIT_PCR_MISMATCH', problems.join('; '), { category: 'rejected', details: { mismatched } }).toJSON() : undefined;
+        if (o.json) process.stdout.write(JSON.stringify({ ...r, mismatched, problems, ...(error ? { error } : {}) }, null, 2) + '\n');
         else process.stdout.write(formatAuditReport(r));
         return r.ok ? 0 : 1;
       });

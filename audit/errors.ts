@@ -9,7 +9,7 @@ import { AttestedPackError, type ErrorCategory, type ErrorOptions } from '../com
  * - AUDIT_WRONG_COMMIT    --source is checked out at another commit than the receipt's
  * - AUDIT_DIRTY_SOURCE    --source has uncommitted or untracked changes
  * - AUDIT_REBUILD_FAILED  the source's own `eif build --locked` failed (drift, missing blobs/runtime …)
- * - AUDIT_PCR_MISMATCH    the rebuilt image's PCRs differ from the attestation document's
+ * - AUDIT_PCR_MISMATCH    the rebuilt image's PCRs differ from the attestation document's (in `--json` output; exit 1)
  */
 export type AuditErrorCode =
   | 'AUDIT_NO_SOURCE'

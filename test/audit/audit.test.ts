@@ -149,6 +149,8 @@ describe.skipIf(noGit !== undefined)('attested-pack audit', () => {
     expect(r.json.pcrs.PCR1!.match).toBe(true);
     expect(r.json.problems.join('\n')).toMatch(/^PCR2 differs \(the user ramdisk: the enclave bundle/m);
     expect(r.json.verify).toBeUndefined();
+    expect(r.json.error?.code).toBe('AUDIT_PCR_MISMATCH');
+    expect(r.json.error?.message).toContain('PCR2 differs');
     const human = await runBin(ATTESTED_PACK_BIN, ['audit', tampered, '--source', auditor]);
     expect(human.code).toBe(1);
     expect(human.stdout).toContain('NOT REPRODUCED');
