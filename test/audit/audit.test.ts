@@ -83,7 +83,7 @@ describe.skipIf(noGit !== undefined)('attested-pack audit', () => {
     const receipt = JSON.parse(readFileSync(receiptPath, 'utf8')) as Receipt;
     expect(receipt.claims.tool.source).toBe(commit);
     const started = Date.now();
-    const r = await audit(receiptPath, auditor, ['--', '--root', join(state, 'nsm-root.pem')]);
+    const r = await audit(receiptPath, auditor, ['--cmd-from', join(state, 'enclave/measurements.json'), '--', '--root', join(state, 'nsm-root.pem')]);
     expect(Date.now() - started).toBeLessThan(60_000);
     expect(r.code).toBe(0);
     expect(r.json.ok).toBe(true);
