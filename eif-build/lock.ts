@@ -23,7 +23,6 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import type { Measurements } from '../common/measurements.js';
 import { writeFileAtomic } from '../common/fs.js';
 import { formatSourceRevision, sourceRevision } from '../common/git-source.js';
 import { ADDON_CFLAGS, ADDON_FILE_NAME, ADDON_SOURCES, compileAddon } from './addon.js';
@@ -515,11 +514,6 @@ export async function generateImageLock(o: GenerateLockOptions): Promise<ImageLo
 /** Writes a lock in its canonical form (two-space JSON, trailing newline). */
 export async function writeImageLock(path: string, lock: ImageLock): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(lock, null, 2) + '\n');
-}
-
-/** The PCRs of a measurements object as the audit compares them. */
-export function pcrsOf(m: Measurements): { PCR0: string; PCR1: string; PCR2: string } {
-  return { PCR0: m.PCR0, PCR1: m.PCR1, PCR2: m.PCR2 };
 }
 
 /**
