@@ -114,6 +114,13 @@ async function expectedPcrsFrom(opts: Record<string, unknown>): Promise<Record<n
       hint: 'pass --measurements measurements.json (from `attested-pack eif build`) or --pcr0/--pcr1/--pcr2 HEX',
     });
   }
+  // PCR0 is the image: without it any enclave image with the right kernel, role or signer passes
+  // (the same rule as verify-receipt).
+  if (expected[0] === undefined) {
+    throw new UsageError('--pcr0 is required: PCR0 is the enclave image itself (PCR1/2/3/4/8 alone do not pin it)', {
+      hint: 'pass --pcr0 HEX (or --measurements measurements.json) together with the other PCRs',
+    });
+  }
   return expected;
 }
 

@@ -62,7 +62,7 @@ export async function benchPack(world: BenchWorld, o: PackBenchOptions): Promise
       listen: '127.0.0.1:0',
       enclave: { url: enclave.url, concurrency: maxConcurrency, queueSize: 4 * maxConcurrency },
       limits: { rateLimit: { requestsPerMinute: 1_000_000, burst: 1_000_000 } },
-      auth: { tokens: [{ name: 'bench', sha256: hashToken(token), identities: [IDENTITY], environments: [ENVIRONMENT] }] },
+      auth: { tokens: [{ name: 'bench', sha256: hashToken(token), identities: [IDENTITY], environments: [ENVIRONMENT], repositories: '*' }] },
       credentials: { source: 'static', ...world.enclaveCredentials },
       log: { level: 'silent' },
     },

@@ -160,6 +160,7 @@ export async function startBenchWorld(): Promise<BenchWorld> {
       enclaveRoleArn: DEMO_ENCLAVE_ROLE_ARN,
       runtimeRoleArns: [DEMO_RUNTIME_ROLE_ARN],
       encryptorArns: [ADMIN.principalArn],
+      adminArns: [ADMIN.principalArn],
     });
     const adminClient = admin;
     const repo = await ensureDemoRepo({

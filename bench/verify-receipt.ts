@@ -5,6 +5,8 @@
  * exit, against `node -e 0` — the cost of starting Node at all — in the same run.
  */
 import { spawn } from 'node:child_process';
+import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DEMO_CREDENTIALS } from '../simulator/kms/index.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -58,6 +60,18 @@ export async function benchVerifyReceipt(world: BenchWorld, sample: PackSample, 
   const artifact = path.join(dir, 'artifact.json');
   await writeFile(receipt, sample.receiptJson);
   await writeFile(artifact, sample.artifact);
+  // The strict invocation (bound to source, artifact, signer and keys), as an auditor runs it.
+  // The signer's public key as a Clef runtime fetches it (the sign key policy gives GetPublicKey to runtimes).
+  const runtimeCreds = DEMO_CREDENTIALS[2]!;
+  const runtime = new KMSClient({
+    endpoint: world.sim.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: runtimeCreds.accessKeyId, secretAccessKey: runtimeCreds.secretAccessKey },
+    maxAttempts: 1,
+  });
+  const pub = await runtime.send(new GetPublicKeyCommand({ KeyId: world.keys.sign })).finally(() => runtime.destroy());
+  const signKey = path.join(dir, 'sign-key.json');
+  await writeFile(signKey, JSON.stringify({ KeyId: world.keys.sign, PublicKey: Buffer.from(pub.PublicKey!).toString('base64') }));
   const verifyArgs = [
     path.join(repoRoot, 'bin', 'verify-receipt.mjs'),
     receipt,
@@ -71,6 +85,9 @@ export async function benchVerifyReceipt(world: BenchWorld, sample: PackSample, 
     world.repo.dir,
     '--nonce',
     sample.nonceHex,
+    '--kms-public-key',
+    signKey,
+    ...[world.keys.source, world.keys.wrap, world.keys.sign].flatMap((k) => ['--expect-key', k]),
   ];
   // The receipt must verify: a fast failure is not a cold start worth timing.
   const first = await runProcess(verifyArgs);

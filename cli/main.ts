@@ -12,6 +12,7 @@ import { registerHostProxyCommands } from '../host-proxy/cli.js';
 import { registerSimulatorCommands } from '../simulator/cli.js';
 import { registerEifCommands } from '../eif-build/cli.js';
 import { registerAuditCommands } from '../audit/cli.js';
+import { registerVerifyReceiptCommand } from '../verify-receipt/command.js';
 import { VERSION } from './version.js';
 
 /** Builds the command tree (exported so tests can drive it without spawning a process). */
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerSimulatorCommands(program);
   registerEifCommands(program);
   registerAuditCommands(program);
+  registerVerifyReceiptCommand(program);
   for (const c of program.commands) applyExitOverride(c);
   return program;
 }

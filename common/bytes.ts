@@ -1,5 +1,5 @@
 /** Small byte helpers shared by every module: hex, constant-time compare, zeroisation. */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** Lower-case hex of some bytes. */
 export function toHex(bytes: Uint8Array): string {
@@ -34,4 +34,15 @@ export function zeroize(...buffers: Array<Uint8Array | undefined | null>): void 
 /** Views any byte container as a Buffer without copying. */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * SHA-256 and git blob id (`git hash-object`: SHA-1 of `blob <size>\0` ‖ bytes) of a file's
+ * bytes: how a receipt names its inputs, computed the same way by the enclave and the CI client.
+ */
+export function fileDigests(content: Uint8Array): { sha256: string; gitBlobId: string } {
+  return {
+    sha256: createHash('sha256').update(content).digest('hex'),
+    gitBlobId: createHash('sha1').update(`blob ${content.byteLength}\0`).update(content).digest('hex'),
+  };
 }

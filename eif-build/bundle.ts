@@ -81,6 +81,11 @@ export async function bundleEnclave(options: BundleOptions): Promise<BundleResul
   if (source !== undefined && parseSourceRevision(source) === undefined) {
     throw new EifError('EIF_BUNDLE', `source revision ${JSON.stringify(source)} is not a 40-hex commit (optionally +dirty)`);
   }
+  // The project's compiler options, named explicitly: esbuild ignores tsconfig.json files below a
+  // node_modules directory, which is where an installed attested-pack lives; without this the same
+  // sources would bundle to different bytes (a different PCR0) in a checkout and once installed.
+  const tsconfig = join(root, 'tsconfig.json');
+  const tsconfigOption = (await isFile(tsconfig)) ? { tsconfig } : {};
   const { build } = await import('esbuild');
   let result;
   try {
@@ -103,6 +108,7 @@ export async function bundleEnclave(options: BundleOptions): Promise<BundleResul
       // Symlinked node_modules (a second checkout sharing the first one's) bundle as if installed.
       preserveSymlinks: true,
       define: { __ATTESTED_PACK_SOURCE__: source === undefined ? 'undefined' : JSON.stringify(source) },
+      ...tsconfigOption,
     });
   } catch (err) {
     const errors = (err as { errors?: Array<{ text: string; location?: { file: string; line: number } | null }> }).errors ?? [];

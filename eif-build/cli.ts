@@ -18,16 +18,28 @@ function pcrLines(m: { PCR0: string; PCR1: string; PCR2: string; PCR8?: string }
     .join('');
 }
 
-/** The addon(s) the vsock build leaves, if it was built. */
-async function defaultAddons(root: string): Promise<string[]> {
+/** The addon(s) the vsock build left in this attested-pack package (checkout or installed), if it was built. */
+async function defaultAddons(): Promise<string[]> {
   const { readdir } = await import('node:fs/promises');
   const { join } = await import('node:path');
+  const { attestedPackRoot } = await import('../common/package-root.js');
+  const root = attestedPackRoot();
+  if (root === undefined) return [];
   const dir = join(root, 'vsock/native/build/Release');
   try {
     return (await readdir(dir)).filter((n) => n.endsWith('.node')).sort().map((n) => join(dir, n));
   } catch {
     return [];
   }
+}
+
+/** The enclave entry shipped in this attested-pack package (so `eif bundle` works from any directory). */
+async function defaultEntry(relative: string): Promise<string> {
+  const { join } = await import('node:path');
+  const { attestedPackRoot } = await import('../common/package-root.js');
+  const root = attestedPackRoot();
+  if (root === undefined) throw new UsageError('cannot find the attested-pack package this command runs from: pass --entry FILE');
+  return join(root, relative);
 }
 
 interface RootfsFlags {
@@ -42,7 +54,7 @@ interface RootfsFlags {
 
 async function rootfsSpecFromFlags(o: RootfsFlags) {
   if (!o.bundle) throw new UsageError('--bundle FILE is required (make one with `attested-pack eif bundle`)');
-  const addonPaths = o.addons === false ? [] : (o.addon ?? (await defaultAddons(process.cwd())));
+  const addonPaths = o.addons === false ? [] : (o.addon ?? (await defaultAddons()));
   const nodePath = typeof o.node === 'string' ? o.node : process.execPath;
   return {
     bundlePath: o.bundle,
@@ -121,14 +133,15 @@ export function registerEifCommands(program: Command): void {
   eif
     .command('bundle')
     .description('Bundle the enclave app into one deterministic, self-contained JS file (+ esbuild metafile)')
-    .option('--entry <file>', 'enclave entry point', 'enclave-app/enclave-main.ts')
+    .option('--entry <file>', 'enclave entry point (default: enclave-app/enclave-main.ts of this attested-pack installation)')
     .option('-o, --out <file>', 'output bundle', 'build/enclave/enclave.mjs')
     .option('--project-root <dir>', 'root for relative paths (default: nearest package.json above the entry)')
     .option('--json', 'machine-readable output')
-    .action(async (o: { entry: string; out: string; projectRoot?: string; json?: boolean }) => {
+    .action(async (o: { entry?: string; out: string; projectRoot?: string; json?: boolean }) => {
       await runCommand(Boolean(o.json), async () => {
-        const { bundleEnclave } = await import('./bundle.js');
-        const r = await bundleEnclave({ entry: o.entry, outFile: o.out, ...(o.projectRoot ? { projectRoot: o.projectRoot } : {}) });
+        const { bundleEnclave, DEFAULT_ENCLAVE_ENTRY } = await import('./bundle.js');
+        const entry = o.entry ?? (await defaultEntry(DEFAULT_ENCLAVE_ENTRY));
+        const r = await bundleEnclave({ entry, outFile: o.out, ...(o.projectRoot ? { projectRoot: o.projectRoot } : {}) });
         const out = { bundlePath: r.bundlePath, metafilePath: r.metafilePath, sha256: r.sha256, inputs: Object.keys(r.metafile.inputs).length };
         process.stdout.write(o.json ? JSON.stringify(out, null, 2) + '\n' : `bundle   ${r.bundlePath}\nsha256   ${r.sha256}\nmetafile ${r.metafilePath} (${out.inputs} inputs)\n`);
       });

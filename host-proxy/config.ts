@@ -17,8 +17,11 @@ export interface TokenRule {
   sha256: string;
   identities: string[];
   environments: string[];
-  /** Repositories the caller may name in its request; absent → any. */
-  repositories?: string[];
+  /**
+   * Repositories the caller may name in its request: required, `['*']` (written `repositories: "*"`)
+   * when the token may name any repository — an explicit choice, never a default.
+   */
+  repositories: string[];
 }
 
 /** One allowlist entry for GitHub Actions OIDC callers. */
@@ -29,11 +32,28 @@ export interface OidcAllowRule {
   refs?: string[];
   /** Accepted GitHub deployment `environment` claims; absent → any (including none). */
   githubEnvironments?: string[];
+  /** The `repository_id` claim (GitHub's numeric id: stable across renames, never reused). */
+  repositoryId: string;
+  /** The `repository_owner_id` claim, when the operator pins the owner too. */
+  repositoryOwnerId?: string;
+  /** Accepted `event_name` claims; default DEFAULT_OIDC_EVENT_NAMES (no pull_request_target). */
+  eventNames: string[];
+  /** Accepted `job_workflow_ref` claims (e.g. `org/repo/.github/workflows/pack.yml@refs/heads/main`); absent → any. */
+  jobWorkflowRefs?: string[];
+  /** Opt-out: the pack's commit need not equal the token's `sha` claim (default false). */
+  anyCommit: boolean;
   /** Clef service identities this repository may pack (`*` = all). */
   identities: string[];
   /** Clef environments this repository may pack (`*` = all). */
   environments: string[];
 }
+
+/**
+ * Events a GitHub OIDC rule accepts when it names none: runs of the repository's own code on
+ * its own refs. Not `pull_request_target` / `workflow_run` (they run with the base repository's
+ * token on behalf of code or events from forks), not `pull_request`.
+ */
+export const DEFAULT_OIDC_EVENT_NAMES: readonly string[] = Object.freeze(['push', 'workflow_dispatch', 'schedule', 'release']);
 
 /** GitHub Actions OIDC verification settings. */
 export interface GithubOidcConfig {
@@ -88,6 +108,12 @@ export interface ProxyConfig {
     requestTimeoutMs: number;
     /** `Retry-After` sent with 503 answers. */
     retryAfterSeconds: number;
+    /** A connection must have sent its complete request headers within this (node `headersTimeout`). */
+    headersTimeoutMs: number;
+    /** …and its complete body within this, counted from the start (node `requestTimeout`). */
+    receiveTimeoutMs: number;
+    /** Open connections at once; more are closed on accept (node `maxConnections`). */
+    maxConnections: number;
   };
   auth: { tokens: TokenRule[]; githubOidc?: GithubOidcConfig };
   credentials: CredentialsConfig;
@@ -298,7 +324,13 @@ export function parseProxyConfig(
     },
     requestTimeoutMs: 1000 * r.int(l.requestTimeoutSeconds, 'limits.requestTimeoutSeconds', 180, 1, 7200),
     retryAfterSeconds: r.int(l.retryAfterSeconds, 'limits.retryAfterSeconds', 5, 1, 3600),
+    headersTimeoutMs: 1000 * r.int(l.headersTimeoutSeconds, 'limits.headersTimeoutSeconds', 10, 1, 600),
+    receiveTimeoutMs: 1000 * r.int(l.receiveTimeoutSeconds, 'limits.receiveTimeoutSeconds', 60, 1, 3600),
+    maxConnections: r.int(l.maxConnections, 'limits.maxConnections', 256, 1, 100_000),
   };
+  if (limits.headersTimeoutMs > limits.receiveTimeoutMs) {
+    r.fail('limits.headersTimeoutSeconds', `expected at most limits.receiveTimeoutSeconds (${limits.receiveTimeoutMs / 1000})`);
+  }
 
   const auth = parseAuth(r, raw.auth);
   const credentials = parseCredentials(r, raw.credentials);
@@ -321,7 +353,7 @@ export function parseProxyConfig(
 
 const TOP_KEYS = ['listen', 'tls', 'enclave', 'limits', 'auth', 'credentials', 'relay', 'signing', 'log'] as const;
 const ENCLAVE_KEYS = ['url', 'concurrency', 'queueSize', 'packTimeoutSeconds', 'attestTimeoutSeconds', 'healthTimeoutSeconds'] as const;
-const LIMITS_KEYS = ['bodyLimitBytes', 'rateLimit', 'requestTimeoutSeconds', 'retryAfterSeconds'] as const;
+const LIMITS_KEYS = ['bodyLimitBytes', 'rateLimit', 'requestTimeoutSeconds', 'retryAfterSeconds', 'headersTimeoutSeconds', 'receiveTimeoutSeconds', 'maxConnections'] as const;
 
 function parseAuth(r: Reader, v: unknown): ProxyConfig['auth'] {
   const a = r.optObject(v, 'auth', ['tokens', 'githubOidc']) ?? {};
@@ -331,15 +363,16 @@ function parseAuth(r: Reader, v: unknown): ProxyConfig['auth'] {
   const tokens: TokenRule[] = (a.tokens === undefined || a.tokens === null ? [] : r.list(a.tokens, 'auth.tokens')).map((t, i) => {
     const p = `auth.tokens[${i}]`;
     const o = r.object(t, p, ['name', 'sha256', 'identities', 'environments', 'repositories']);
-    const rule: TokenRule = {
+    if (o.repositories === undefined || o.repositories === null) {
+      r.fail(`${p}.repositories`, 'missing: say which repositories this token may name', 'list them (owner/name), or write repositories: "*" to let the token name any repository');
+    }
+    return {
       name: r.string(o.name, `${p}.name`, { re: /^[A-Za-z0-9_.:@/-]{1,128}$/, expected: 'a name of letters, digits and _.:@/- (at most 128)' }),
       sha256: r.string(o.sha256, `${p}.sha256`, { re: HEX64, expected: '64 hex characters' }),
       identities: r.stringList(o.identities, `${p}.identities`, idCheck),
       environments: r.stringList(o.environments, `${p}.environments`, envCheck),
+      repositories: o.repositories === '*' ? ['*'] : r.stringList(o.repositories, `${p}.repositories`, { re: /^(?:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+|\*)$/, expected: 'owner/name (or "*" for any)' }),
     };
-    const repos = r.optStringList(o.repositories, `${p}.repositories`, repoCheck);
-    if (repos) rule.repositories = repos;
-    return rule;
   });
   const seen = new Set<string>();
   tokens.forEach((t, i) => {
@@ -355,12 +388,22 @@ function parseAuth(r: Reader, v: unknown): ProxyConfig['auth'] {
     clockToleranceSeconds: r.int(g.clockToleranceSeconds, 'auth.githubOidc.clockToleranceSeconds', 30, 0, 600),
     allow: r.list(g.allow, 'auth.githubOidc.allow', { nonEmpty: true }).map((x, i) => {
       const p = `auth.githubOidc.allow[${i}]`;
-      const o = r.object(x, p, ['repository', 'refs', 'githubEnvironments', 'identities', 'environments']);
+      const o = r.object(x, p, ['repository', 'repositoryId', 'repositoryOwnerId', 'refs', 'githubEnvironments', 'eventNames', 'jobWorkflowRefs', 'anyCommit', 'identities', 'environments']);
+      const numericId = { re: /^[1-9][0-9]{0,19}$/, expected: "GitHub's numeric id as a string, e.g. \"123456789\"" };
       const rule: OidcAllowRule = {
         repository: r.string(o.repository, `${p}.repository`, repoCheck),
+        repositoryId: o.repositoryId === undefined || o.repositoryId === null
+          ? r.fail(`${p}.repositoryId`, 'missing: a repository name can be deleted and registered again by someone else; its numeric id cannot', 'gh api repos/OWNER/NAME --jq .id (write it as a string)')
+          : r.string(typeof o.repositoryId === 'number' ? String(o.repositoryId) : o.repositoryId, `${p}.repositoryId`, numericId),
+        eventNames: r.optStringList(o.eventNames, `${p}.eventNames`, { re: /^[a-z_]{1,64}$/, expected: 'a GitHub event name such as push' }) ?? [...DEFAULT_OIDC_EVENT_NAMES],
+        anyCommit: r.bool(o.anyCommit, `${p}.anyCommit`, false),
         identities: r.stringList(o.identities, `${p}.identities`, idCheck),
         environments: r.stringList(o.environments, `${p}.environments`, envCheck),
       };
+      const ownerId = o.repositoryOwnerId === undefined || o.repositoryOwnerId === null ? undefined : r.string(typeof o.repositoryOwnerId === 'number' ? String(o.repositoryOwnerId) : o.repositoryOwnerId, `${p}.repositoryOwnerId`, numericId);
+      if (ownerId) rule.repositoryOwnerId = ownerId;
+      const workflows = r.optStringList(o.jobWorkflowRefs, `${p}.jobWorkflowRefs`, { re: /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/\S+@\S+$/, expected: 'owner/repo/path/to/workflow.yml@ref' });
+      if (workflows) rule.jobWorkflowRefs = workflows;
       const refs = r.optStringList(o.refs, `${p}.refs`, { re: /^refs\/\S+$/, expected: 'a full ref such as refs/heads/main' });
       if (refs) rule.refs = refs;
       const ghEnvs = r.optStringList(o.githubEnvironments, `${p}.githubEnvironments`, { re: /^\S+$/, expected: 'a GitHub environment name' });

@@ -43,6 +43,8 @@ export type HostProxyErrorCode =
   | 'PROXY_BAD_RESPONSE'
   | 'NONCE_MISMATCH'
   | 'RECEIPT_MISMATCH'
+  | 'RECEIPT_INPUTS_MISMATCH'
+  | 'OUTPUT_OUTSIDE_REPO'
   | 'OIDC_TOKEN_UNAVAILABLE';
 
 /** A failure of the host proxy or of the pack client (see `HostProxyErrorCode`). */
@@ -90,6 +92,7 @@ function defaultCategoryOf(code: HostProxyErrorCode): ErrorCategory {
     case 'DIRTY_TREE':
     case 'GIT_FAILED':
     case 'MANIFEST_SCOPE':
+    case 'OUTPUT_OUTSIDE_REPO':
       return 'input';
     case 'RATE_LIMITED':
     case 'QUEUE_FULL':

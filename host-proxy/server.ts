@@ -4,6 +4,8 @@
  * health). Tests build the same server and drive it with `inject()`.
  */
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import type { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { VERSION } from '../common/version.js';
@@ -102,6 +104,26 @@ function readTls(tls: { certFile: string; keyFile: string }): { cert: Buffer; ke
   return { cert: read(tls.certFile, 'certFile'), key: read(tls.keyFile, 'keyFile') };
 }
 
+/**
+ * The node HTTP(S) server under fastify, with the limits that protect it from slow or many
+ * connections: complete headers within `headersTimeout` and the complete request (body
+ * included) within `requestTimeout` — both counted from the start, so a client trickling bytes
+ * cannot hold a socket — and at most `maxConnections` sockets; more are closed on accept. Node
+ * enforces the timeouts on its connection sweep, run every second here (node's default is 30 s).
+ * Once a request is received, the pack's own deadline (limits.requestTimeoutSeconds) applies.
+ */
+function listenerFor(config: ProxyConfig, handler: http.RequestListener): http.Server {
+  const options: http.ServerOptions = {
+    headersTimeout: config.limits.headersTimeoutMs,
+    requestTimeout: config.limits.receiveTimeoutMs,
+    connectionsCheckingInterval: 1000,
+    keepAliveTimeout: 72_000, // fastify's default: longer than a load balancer's idle timeout (60 s)
+  };
+  const server = config.tls ? https.createServer({ ...options, ...readTls(config.tls) }, handler) : http.createServer(options, handler);
+  server.maxConnections = config.limits.maxConnections;
+  return server;
+}
+
 /** Builds the authenticator a configuration describes. */
 export async function buildAuthenticator(config: ProxyConfig): Promise<Authenticator> {
   const tokens = new StaticTokens(config.auth.tokens);
@@ -128,13 +150,11 @@ export async function buildServer(config: ProxyConfig, deps: ServerDeps): Promis
   const app = Fastify({
     logger: loggerOptions(config, deps.logStream),
     bodyLimit: config.limits.bodyLimitBytes,
-    // Slightly longer than the whole-request deadline, so the proxy answers before node cuts it.
-    requestTimeout: config.limits.requestTimeoutMs + 10_000,
+    serverFactory: (handler) => listenerFor(config, handler),
     return503OnClosing: true,
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false, formats: { base64: isStrictBase64 } },
     },
-    ...(config.tls ? { https: readTls(config.tls) } : {}),
   });
 
   await app.register(errorsPlugin, { retryAfterSeconds: config.limits.retryAfterSeconds, bodyLimit: config.limits.bodyLimitBytes });

@@ -6,7 +6,11 @@
  *
  * It works by asking the same evaluator the simulator uses a handful of concrete questions
  * (attested Decrypt from this image; from an image one byte different; without attestation, with
- * and without IAM help; by a stranger) and reporting the answers with their reasons.
+ * and without IAM help; by a stranger) and reporting the answers with their reasons. Then the
+ * indirect paths to plaintext: whoever may kms:PutKeyPolicy can rewrite the policy and decrypt
+ * (the account root meaning any IAM principal allowed it), and kms:ReEncryptFrom moves the
+ * ciphertext under another key without any attestation. Only administrators the operator names
+ * (`admins`) are accepted.
  */
 import type { Measurements } from '../common/measurements.js';
 import { pcr3ForRoleArn } from '../attestation/index.js';
@@ -29,7 +33,10 @@ export interface PolicyFinding {
     | 'ANYONE_CAN_DECRYPT'
     | 'GRANTS_ALLOWED'
     | 'PCR_NOT_IN_MEASUREMENTS'
-    | 'ACCOUNT_ROOT_DELEGATES_TO_IAM';
+    | 'ACCOUNT_ROOT_DELEGATES_TO_IAM'
+    | 'POLICY_REWRITE_ALLOWED'
+    | 'REENCRYPT_WITHOUT_ATTESTATION'
+    | 'KEY_ADMINISTRATORS';
   message: string;
   statements?: number[];
 }
@@ -48,8 +55,17 @@ export interface PolicyCheckReport {
 const DECRYPT = 'kms:Decrypt';
 const CHECK_RESOURCE = 'arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000';
 
+/** What the operator accepts beyond the enclave's attested Decrypt. */
+export interface CheckKeyPolicyOptions {
+  /**
+   * Key administrators the operator trusts with kms:PutKeyPolicy (exact ARNs as the policy names
+   * them). The account root counts only when named here (`arn:aws:iam::ACCOUNT:root`).
+   */
+  admins?: readonly string[];
+}
+
 /** Checks a key policy against an image's measurements for the enclave role `roleArn`. */
-export function checkKeyPolicy(policy: ParsedPolicy | unknown, measurements: Measurements, roleArn: string): PolicyCheckReport {
+export function checkKeyPolicy(policy: ParsedPolicy | unknown, measurements: Measurements, roleArn: string, options: CheckKeyPolicyOptions = {}): PolicyCheckReport {
   const parsed = isParsed(policy) ? policy : parseKeyPolicy(policy);
   const role = parseRole(roleArn);
   const findings: PolicyFinding[] = [];
@@ -167,6 +183,9 @@ export function checkKeyPolicy(policy: ParsedPolicy | unknown, measurements: Mea
     });
   }
 
+  // 7. Indirect paths to plaintext without attestation: rewriting the policy, re-encrypting.
+  findings.push(...indirectPaths(parsed, roleArn, role, options.admins ?? []));
+
   const ok = attested.allowed && !findings.some((f) => f.severity !== 'note');
   return {
     ok,
@@ -181,6 +200,78 @@ export function checkKeyPolicy(policy: ParsedPolicy | unknown, measurements: Mea
     })),
     findings,
   };
+}
+
+/**
+ * Every principal an Allow statement names for kms:PutKeyPolicy or kms:ReEncryptFrom, asked of
+ * the evaluator as that principal (the account root as IAM delegation: any principal of the
+ * account). PutKeyPolicy by a named administrator the operator accepts is a note; by anyone else
+ * a warning, by `*` or the enclave role an error. ReEncryptFrom by anyone is an error: KMS has no
+ * Recipient for it, so it hands the ciphertext to a key the caller may decrypt.
+ */
+function indirectPaths(parsed: ParsedPolicy, roleArn: string, role: { accountId: string; sessionArn: string }, admins: readonly string[]): PolicyFinding[] {
+  const findings: PolicyFinding[] = [];
+  const accepted = new Map<string, number[]>();
+  const actions = [
+    { action: 'kms:PutKeyPolicy', code: 'POLICY_REWRITE_ALLOWED' as const },
+    { action: 'kms:ReEncryptFrom', code: 'REENCRYPT_WITHOUT_ATTESTATION' as const },
+  ];
+  for (const { action, code } of actions) {
+    const named = new Set<string>();
+    for (const s of parsed.statements) {
+      if (s.effect !== 'Allow' || !coversAction(s, action)) continue;
+      if (s.principal.any || s.principalNegated) named.add('*');
+      else for (const a of s.principal.aws) named.add(a);
+    }
+    for (const p of named) {
+      const caller = callerFor(p, roleArn, role);
+      const d = evaluatePolicy(parsed, {
+        action,
+        resource: CHECK_RESOURCE.replace('000000000000', role.accountId),
+        principal: caller,
+      });
+      if (!d.allowed) continue;
+      const statements = d.deciding.map((x) => x.index);
+      const by = d.deciding.map(label).join(', ');
+      if (code === 'POLICY_REWRITE_ALLOWED' && admins.includes(p)) {
+        accepted.set(p, statements);
+        continue;
+      }
+      const isRoot = /^\d{12}$/.test(p) || /^arn:aws[\w-]*:iam::\d{12}:root$/.test(p);
+      const who = p === '*' ? 'anyone' : isRoot ? `the account root (any IAM principal of account ${caller.accountId} whose IAM policy allows ${action})` : p;
+      const worst = p === '*' || p === roleArn || code === 'REENCRYPT_WITHOUT_ATTESTATION';
+      findings.push({
+        severity: worst ? 'error' : 'warning',
+        code,
+        message:
+          code === 'POLICY_REWRITE_ALLOWED'
+            ? `${by} lets ${who} call kms:PutKeyPolicy: it can rewrite this policy and decrypt without attestation; ` +
+              (isRoot ? 'name the key administrators instead (kms-policy generate --admin-arn), or accept the root with --admin-arn ' + p : `accept it as a key administrator with --admin-arn ${p}, or remove it`)
+            : `${by} lets ${who} call kms:ReEncryptFrom: that re-encrypts the ciphertext under another key without any attestation; remove it`,
+        statements,
+      });
+    }
+  }
+  if (accepted.size > 0) {
+    findings.push({
+      severity: 'note',
+      code: 'KEY_ADMINISTRATORS',
+      message: `${[...accepted.keys()].join(', ')} may rewrite this policy (kms:PutKeyPolicy) and so decrypt without attestation: accepted with --admin-arn`,
+      statements: [...new Set([...accepted.values()].flat())],
+    });
+  }
+  return findings;
+}
+
+/** The caller a principal entry stands for: role → its session, account root → any principal of the account (IAM), `*` → a stranger. */
+function callerFor(p: string, roleArn: string, role: { accountId: string; sessionArn: string }): { arn: string; accountId: string; isAccountAdmin?: boolean } {
+  if (p === '*') return { arn: 'arn:aws:iam::999999999999:user/stranger', accountId: '999999999999' };
+  const root = /^\d{12}$/.test(p) ? p : /^arn:aws[\w-]*:iam::(\d{12}):root$/.exec(p)?.[1];
+  if (root !== undefined) return { arn: `arn:aws:iam::${root}:user/any-iam-principal`, accountId: root, isAccountAdmin: true };
+  if (p === roleArn) return { arn: role.sessionArn, accountId: role.accountId };
+  const r = /^arn:(aws[\w-]*):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(p);
+  if (r) return { arn: `arn:${r[1]}:sts::${r[2]}:assumed-role/${r[3]}/attested-pack-check`, accountId: r[2]! };
+  return { arn: p, accountId: /^arn:aws[\w-]*:(?:iam|sts)::(\d{12}):/.exec(p)?.[1] ?? '000000000000' };
 }
 
 /** Human-readable report, one statement per line, then the findings. */

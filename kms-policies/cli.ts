@@ -6,6 +6,8 @@ import { UsageError, InputError } from '../common/errors.js';
 interface GenerateFlags {
   measurements: string;
   roleArn: string;
+  adminArn: string[];
+  accountRootAdmin?: boolean;
   purpose: string;
   pcrs?: string;
   runtimeRole: string[];
@@ -21,6 +23,7 @@ interface CheckFlags {
   policy: string;
   measurements: string;
   roleArn: string;
+  adminArn: string[];
   json?: boolean;
 }
 
@@ -37,6 +40,8 @@ export function registerKmsPolicyCommands(program: Command): void {
     .requiredOption('--role-arn <arn>', 'IAM role the enclave calls KMS with (the parent instance role)')
     .requiredOption('--purpose <purpose>', 'source | wrap | sign | seal')
     .option('--pcrs <list>', 'PCR indices to pin for source/seal keys, e.g. 0,1,2,3,8 (default 0,1,2 and 8 when signed)')
+    .option('--admin-arn <arn>', 'IAM role or user that administers the key (PutKeyPolicy etc., never Decrypt); repeatable', collect, [])
+    .option('--account-root-admin', 'let the account root administer the key instead (any IAM principal allowed kms:PutKeyPolicy could then rewrite it)')
     .option('--runtime-role <arn>', 'role of a Clef runtime (wrap: Decrypt; sign: GetPublicKey/Verify); repeatable', collect, [])
     .option('--encryptor <arn>', 'principal that writes SOPS files / seals signing keys (source/seal: kms:Encrypt only); repeatable', collect, [])
     .option('--account-id <id>', 'account owning the key (default: the account of --role-arn)')
@@ -56,10 +61,17 @@ export function registerKmsPolicyCommands(program: Command): void {
         }
         const purpose = flags.purpose as (typeof KEY_PURPOSES)[number];
         const format = flags.format as (typeof POLICY_FORMATS)[number];
+        if (flags.adminArn.length > 0 && flags.accountRootAdmin) throw new UsageError('--admin-arn and --account-root-admin are alternatives: pass one of them');
+        if (flags.adminArn.length === 0 && !flags.accountRootAdmin) {
+          throw new UsageError('name who administers the key: --admin-arn ARN (repeatable), or --account-root-admin', {
+            hint: 'whoever may kms:PutKeyPolicy can rewrite the policy and decrypt without attestation; with the account root that is any IAM principal allowed it',
+          });
+        }
         const measurements = await readMeasurements(flags.measurements);
         const policy = generateKeyPolicy({
           measurements,
           roleArn: flags.roleArn,
+          admins: flags.accountRootAdmin ? 'account-root' : flags.adminArn,
           purpose,
           ...(flags.pcrs === undefined ? {} : { pcrs: parsePcrList(flags.pcrs) }),
           runtimeRoles: flags.runtimeRole,
@@ -88,13 +100,14 @@ export function registerKmsPolicyCommands(program: Command): void {
     .requiredOption('--policy <file>', 'key policy JSON (or a CloudFormation template with an AWS::KMS::Key)')
     .requiredOption('--measurements <file>', 'measurements.json of the enclave image')
     .requiredOption('--role-arn <arn>', 'IAM role the enclave calls KMS with')
+    .option('--admin-arn <arn>', 'a key administrator you accept (may PutKeyPolicy); repeatable; the account root counts only if named', collect, [])
     .option('--json', 'machine-readable report')
     .action(async (flags: CheckFlags) => {
       await runCommand(Boolean(flags.json), async () => {
         const { checkKeyPolicy, formatPolicyCheck } = await import('./check.js');
         const measurements = await readMeasurements(flags.measurements);
         const policy = policyFromFile(await readText(flags.policy, '--policy'), flags.policy);
-        const report = checkKeyPolicy(policy, measurements, flags.roleArn);
+        const report = checkKeyPolicy(policy, measurements, flags.roleArn, { admins: flags.adminArn });
         if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
         else process.stdout.write(formatPolicyCheck(report));
         return report.ok ? 0 : 1;

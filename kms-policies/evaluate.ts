@@ -180,8 +180,10 @@ function contextLookup(ctx: RequestContext): ContextLookup {
     }
     if (lower.startsWith('kms:encryptioncontext:')) {
       const name = key.slice('kms:EncryptionContext:'.length); // the context key itself is case-sensitive
-      const v = ctx.encryptionContext?.[name];
-      return v === undefined ? undefined : [v];
+      // Own entries only: `constructor` or `__proto__` must not resolve through a prototype.
+      const ec = ctx.encryptionContext;
+      const v = ec !== undefined && Object.hasOwn(ec, name) ? ec[name] : undefined;
+      return typeof v === 'string' ? [v] : undefined;
     }
     if (lower === 'kms:encryptioncontextkeys') {
       const keys = Object.keys(ctx.encryptionContext ?? {});

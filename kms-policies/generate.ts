@@ -11,9 +11,11 @@
  * - sign: `kms:Sign` and `kms:GetPublicKey` for the enclave role (KMS cannot attestation-gate Sign),
  *   `kms:GetPublicKey` / `kms:Verify` for runtime roles.
  *
- * Every policy starts with a key-administration statement for the account root that lists admin
- * actions explicitly instead of `kms:*`: no Decrypt/Encrypt/Sign and no CreateGrant (grants cannot
- * carry attestation conditions), so IAM policies cannot use it to hand out cryptographic use.
+ * Every policy starts with a key-administration statement that lists admin actions explicitly
+ * instead of `kms:*`: no Decrypt/Encrypt/Sign and no CreateGrant (grants cannot carry attestation
+ * conditions). Administrators keep kms:PutKeyPolicy, and whoever may rewrite the policy may drop
+ * the attestation conditions and decrypt: so they are named explicitly (`admins`), and naming the
+ * account root — which lets every IAM principal allowed PutKeyPolicy do it — is an explicit choice.
  */
 import type { Measurements } from '../common/measurements.js';
 import { pcr3ForRoleArn, pcr4ForInstanceId } from '../attestation/index.js';
@@ -29,6 +31,12 @@ export interface GenerateKeyPolicyOptions {
   measurements: Measurements;
   /** The role the enclave's KMS calls run as (the parent instance's role). */
   roleArn: string;
+  /**
+   * Who administers the key (kms:PutKeyPolicy and the other admin actions, never cryptographic
+   * use): IAM role or user ARNs, or 'account-root' to delegate administration to IAM — then any
+   * principal an IAM policy allows kms:PutKeyPolicy can rewrite this policy and decrypt.
+   */
+  admins: readonly string[] | 'account-root';
   purpose: KeyPurpose;
   /** PCR indices to pin (source/seal only). Default: 0, 1, 2 and 8 when measurements have PCR8. */
   pcrs?: number[];
@@ -82,15 +90,7 @@ export function generateKeyPolicy(opts: GenerateKeyPolicyOptions): KeyPolicyDocu
   if (encryptors.length > 0 && opts.purpose !== 'source' && opts.purpose !== 'seal') bad('--encryptor applies only to source and seal keys');
   if (!(KEY_PURPOSES as readonly string[]).includes(opts.purpose)) bad(`--purpose must be one of ${KEY_PURPOSES.join(', ')}`);
 
-  const statements: KeyPolicyStatement[] = [
-    {
-      Sid: 'KeyAdministrationWithoutCryptographicUse',
-      Effect: 'Allow',
-      Principal: { AWS: `arn:aws:iam::${accountId}:root` },
-      Action: KEY_ADMIN_ACTIONS,
-      Resource: '*',
-    },
-  ];
+  const statements: KeyPolicyStatement[] = [adminStatement(opts, accountId, roleArn)];
   switch (opts.purpose) {
     case 'source':
     case 'seal':
@@ -133,6 +133,22 @@ export function generateKeyPolicy(opts: GenerateKeyPolicyOptions): KeyPolicyDocu
       break;
   }
   return { Version: '2012-10-17', Id: `attested-pack-${opts.purpose}-key`, Statement: statements };
+}
+
+/** The key-administration statement: named administrators, or the account root when explicitly chosen. */
+function adminStatement(opts: GenerateKeyPolicyOptions, accountId: string, roleArn: string): KeyPolicyStatement {
+  const base = { Effect: 'Allow' as const, Action: KEY_ADMIN_ACTIONS, Resource: '*' };
+  if (opts.admins === 'account-root') {
+    return { Sid: 'KeyAdministrationWithoutCryptographicUse', ...base, Principal: { AWS: `arn:aws:iam::${accountId}:root` } };
+  }
+  if (!Array.isArray(opts.admins) || opts.admins.length === 0) {
+    bad('name the key administrators with --admin-arn ARN (or opt in to the account root with --account-root-admin): whoever may PutKeyPolicy can decrypt without attestation');
+  }
+  const admins = opts.admins.map((a) => checkArn(a, '--admin-arn'));
+  if (admins.includes(roleArn)) {
+    bad('the enclave role must not administer the key: with kms:PutKeyPolicy the parent instance could drop the attestation conditions');
+  }
+  return { Sid: 'KeyAdministratorsWithoutCryptographicUse', ...base, Principal: { AWS: one([...admins]) } };
 }
 
 /** The PCR values a source/seal policy pins, by condition key. */

@@ -37,5 +37,5 @@ export {
   type GenerateKeyPolicyOptions,
 } from './generate.js';
 export { renderKeyPolicy, POLICY_FORMATS, type PolicyFormat } from './render.js';
-export { checkKeyPolicy, formatPolicyCheck, type PolicyCheckReport, type PolicyFinding } from './check.js';
+export { checkKeyPolicy, formatPolicyCheck, type CheckKeyPolicyOptions, type PolicyCheckReport, type PolicyFinding } from './check.js';
 export { pcrConditionsFromPolicy, attestationPcrIndex, type PcrConditionSet } from './pcr-conditions.js';

@@ -30,6 +30,8 @@ export interface SetupKeysOptions {
   runtimeRoleArns: string[];
   /** Principals that author SOPS files and sealed keys (kms:Encrypt on the source and seal keys). */
   encryptorArns?: string[];
+  /** Key administrators (PutKeyPolicy etc., never cryptographic use), named in every key policy. */
+  adminArns: string[];
   /** Alias prefix (default `alias/attested-pack`). */
   aliasPrefix?: string;
 }
@@ -42,6 +44,7 @@ export function policyFor(purpose: KeyPurpose, o: SetupKeysOptions): string {
     generateKeyPolicy({
       measurements: o.measurements,
       roleArn: o.enclaveRoleArn,
+      admins: o.adminArns,
       purpose,
       runtimeRoles: purpose === 'wrap' || purpose === 'sign' ? o.runtimeRoleArns : [],
       ...(purpose === 'source' || purpose === 'seal' ? { encryptors: o.encryptorArns ?? [] } : {}),

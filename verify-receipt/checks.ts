@@ -25,48 +25,31 @@ import { parseManifest } from '../enclave-app/clef/manifest.js';
 import { resolvePackScope, type PackScope } from '../enclave-app/clef/scope.js';
 import type { ClefManifest } from '../enclave-app/clef/manifest-types.js';
 import { verifyArtifact } from '../enclave-app/clef/verify.js';
-import type { VerifyKey } from '../enclave-app/clef/verify-key.js';
 import { formatDuration } from './duration.js';
 import type { GitRepo } from './git.js';
 import { makeReport, type CheckResult, type ReceiptSummary, type VerificationReport } from './report.js';
+import { missingBindings, type Expectations, type KeyPolicyExpectation } from './expectations.js';
+import { evaluatePolicy, label as statementLabel, type PolicyDecision } from '../kms-policies/evaluate.js';
 
-/**
- * Expected PCR values and where they came from (named in evidence lines). A key policy may
- * allow several images (one Allow statement each, or several values per condition): the
- * document passes when it satisfies every PCR of at least one alternative.
- */
-export interface ExpectedMeasurements {
-  /** e.g. `measurements.json`, `--pcr flags`, `key policy policy.json`. */
-  source: string;
-  /** Never empty: no expectation at all is a usage error, not a pass. */
-  alternatives: ReadonlyArray<{
-    /** e.g. `statement "EnclaveDecrypt"`; empty when there is only one alternative. */
-    label: string;
-    /** PCR index → accepted lower-case hex values (96 characters each). */
-    pcrs: ReadonlyMap<number, readonly string[]>;
-  }>;
-}
+export type { ExpectedMeasurements } from './expectations.js';
 
 /** Everything the checks need, already read and parsed by the CLI (or a test). */
 export interface VerificationPlan {
   receiptPath: string;
   receipt: Receipt;
   trustedRoots: readonly TrustedRoot[];
-  expected: ExpectedMeasurements;
-  allowDebug: boolean;
-  /** Lower-case hex nonce the auditor issued (--nonce). */
-  expectedNonce?: string;
-  maxAgeMs?: number;
+  /** What the receipt must match (one object, whatever supplied it). */
+  expect: Expectations;
   /** The verification clock (epoch ms): the system clock or --at. */
   now: number;
   clockSource: 'system' | '--at';
   artifact?: { path: string; bytes: Uint8Array };
-  verifyKey?: { source: string; key: VerifyKey };
   repo?: GitRepo;
-  /** --commit: the commit the auditor expects the receipt to be for (full or abbreviated hex). */
-  expectedCommit?: string;
-  /** --expect-key ARNs (empty or absent: use the manifest at the commit). */
-  expectKeys?: readonly string[];
+  /**
+   * The auditor asked for a partial verification (--partial): bindings it did not give are
+   * reported as skipped and the verdict is PARTIAL, never VERIFIED.
+   */
+  partial?: boolean;
 }
 
 /** What earlier steps hand to later ones. */
@@ -113,7 +96,8 @@ export async function runChecks(plan: VerificationPlan): Promise<VerificationRep
   checks.push(checkArtifact(plan));
   checks.push(await checkRepository(plan, state));
   checks.push(checkKeys(plan, state));
-  return makeReport(summarise(plan, state), checks);
+  const missing = missingBindings(plan.expect, { repo: plan.repo !== undefined, artifact: plan.artifact !== undefined }, plan.receipt);
+  return makeReport(summarise(plan, state), checks, missing);
 }
 
 function summarise(plan: VerificationPlan, state: State): ReceiptSummary {
@@ -175,19 +159,19 @@ async function checkAttestation(plan: VerificationPlan, state: State): Promise<C
     moduleId: v.moduleId,
     chain: v.chainSubjects,
     rootSha256: v.rootSha256,
-    ...(plan.maxAgeMs === undefined ? {} : { maxAgeMs: plan.maxAgeMs }),
+    ...(plan.expect.maxAgeMs === undefined ? {} : { maxAgeMs: plan.expect.maxAgeMs }),
   };
   const chain = `ES384 signature and ${v.chainSubjects.length}-certificate chain to ${root} (sha256 ${short(v.rootSha256, 12)}) valid at document time ${at}`;
   try {
-    checkReceiptFreshness(timestamp, plan.now, plan.maxAgeMs);
+    checkReceiptFreshness(timestamp, plan.now, plan.expect.maxAgeMs);
   } catch (err) {
     const why =
       codeOf(err) === 'ATTESTATION_STALE'
-        ? `attested ${age} before ${clock}, older than --max-age ${formatDuration(plan.maxAgeMs ?? 0)}`
+        ? `attested ${age} before ${clock}, older than --max-age ${formatDuration(plan.expect.maxAgeMs ?? 0)}`
         : messageOf(err);
     return fail(ID, NAME, `${chain}, but ${why}`, codeOf(err), details);
   }
-  const freshness = plan.maxAgeMs === undefined ? `age ${age} (no --max-age)` : `age ${age} ≤ --max-age ${formatDuration(plan.maxAgeMs)}`;
+  const freshness = plan.expect.maxAgeMs === undefined ? `age ${age} (no --max-age)` : `age ${age} ≤ --max-age ${formatDuration(plan.expect.maxAgeMs)}`;
   return pass(ID, NAME, `${chain}; ${freshness}`, details);
 }
 
@@ -199,12 +183,25 @@ function checkMeasurements(plan: VerificationPlan, state: State): CheckResult {
   const NAME = 'measurements';
   const v = state.verified;
   if (!v) return skipped(ID, NAME, NOT_VERIFIED);
-  const { source, alternatives } = plan.expected;
+  const { source, alternatives, keyPolicy, pins } = plan.expect.measurements;
+  // The parent pins (PCR3 role, PCR4 instance) hold whatever the image source.
+  const pinned = [...(pins ?? new Map<number, { value: string; from: string }>())].sort((x, y) => x[0] - y[0]);
+  const pinProblems = pinned
+    .filter(([i, p]) => !pcrEquals(v.pcrs.get(i) ?? '', p.value))
+    .map(([i, p]) => `PCR${i} ${v.pcrs.has(i) ? `is ${short(v.pcrs.get(i)!)}` : 'is absent'}, ${p.from} expects ${short(p.value)}`);
+  const pinText = pinned.length > 0 ? `; ${pinned.map(([i, p]) => `PCR${i} = ${p.from}`).join(', ')}` : '';
+  if (pinProblems.length > 0) {
+    return fail(ID, NAME, `${pinProblems.join('; ')}: another parent role or instance ran this enclave`, 'ATTESTATION_PCR_MISMATCH', {
+      source,
+      pins: Object.fromEntries(pinned.map(([i, p]) => [`PCR${i}`, p])),
+    });
+  }
+  if (keyPolicy) return checkAgainstKeyPolicy(ID, NAME, keyPolicy, v.pcrs, plan, pinText);
   const tried = alternatives.map((alt) => ({ label: alt.label, ...comparePcrs(v.pcrs, alt.pcrs) }));
   const match = tried.find((t) => t.mismatches.length === 0);
   if (match) {
     const from = match.label ? `${source}, ${match.label}` : source;
-    return pass(ID, NAME, `${match.matched.map((m) => `PCR${m.pcr} ${short(m.value)}`).join(', ')} equal ${from}`, {
+    return pass(ID, NAME, `${match.matched.map((m) => `PCR${m.pcr} ${short(m.value)}`).join(', ')} equal ${from}${pinText}`, {
       source,
       ...(match.label ? { alternative: match.label } : {}),
       pcrs: Object.fromEntries(match.matched.map((m) => [`PCR${m.pcr}`, m.value])),
@@ -226,6 +223,84 @@ function checkMeasurements(plan: VerificationPlan, state: State): CheckResult {
     source,
     mismatches: tried.map((t) => ({ ...(t.label ? { alternative: t.label } : {}), pcrs: t.mismatches })),
   });
+}
+
+/**
+ * Check 2 against a key policy: the evaluator the KMS simulator enforces decides. The image
+ * counts only if `kms:Decrypt` with a Recipient carrying the document's PCRs is allowed for a
+ * caller by an image-pinning statement (Deny, Action, Principal and every condition honoured),
+ * and the same caller would be refused without the Recipient (else the policy pins nothing).
+ */
+function checkAgainstKeyPolicy(
+  ID: number,
+  NAME: string,
+  kp: KeyPolicyExpectation,
+  pcrs: ReadonlyMap<number, string>,
+  plan: VerificationPlan,
+  pinText: string,
+): CheckResult {
+  const keys = plan.receipt.claims.keys;
+  // Key policies name their own key as "*"; a statement naming a key ARN is matched against the pack's key.
+  const resource = keys.source[0] ?? keys.seal ?? 'arn:aws:kms:us-east-1:000000000000:key/unknown';
+  const tried: string[] = [];
+  for (const caller of kp.callers) {
+    const attested = evaluatePolicy(kp.policy, { action: 'kms:Decrypt', resource, principal: caller, recipientAttestation: { pcrs } });
+    if (!attested.allowed) {
+      tried.push(`${caller.arn}: ${whyRefused(attested, kp, pcrs)}`);
+      continue;
+    }
+    const pinning = attested.deciding.filter((d) => kp.pinningStatements.has(d.index));
+    const plain = evaluatePolicy(kp.policy, { action: 'kms:Decrypt', resource, principal: caller });
+    if (plain.allowed) {
+      tried.push(`${caller.arn} may decrypt without any attestation (${plain.deciding.map(statementLabel).join(', ')}): the policy pins no image for it`);
+      continue;
+    }
+    if (pinning.length === 0) {
+      tried.push(`${caller.arn} is allowed by ${attested.deciding.map(statementLabel).join(', ')}, none of which pins the image`);
+      continue;
+    }
+    const shown = [0, 1, 2].filter((i) => pcrs.has(i)).map((i) => `PCR${i} ${short(pcrs.get(i)!)}`).join(', ');
+    return pass(
+      ID,
+      NAME,
+      `key policy ${kp.path} allows kms:Decrypt for ${caller.arn} with a Recipient carrying this document's PCRs (${shown}) by ${pinning.map(statementLabel).join(', ')}, and refuses it without one${pinText}`,
+      {
+        source: `key policy ${kp.path}`,
+        caller: caller.arn,
+        statements: pinning.map((d) => ({ index: d.index, ...(d.sid === undefined ? {} : { sid: d.sid }) })),
+        pcrs: Object.fromEntries([...pcrs].filter(([i]) => i <= 4 || i === 8).map(([i, h]) => [`PCR${i}`, h])),
+      },
+    );
+  }
+  return fail(ID, NAME, `key policy ${kp.path} does not let this image decrypt: ${tried.join(' | ')}`, 'ATTESTATION_PCR_MISMATCH', {
+    source: `key policy ${kp.path}`,
+    callers: kp.callers.map((c) => c.arn),
+    tried,
+  });
+}
+
+/** Why the policy refuses this image for a caller: the Deny that applied, or the PCRs the pinning statements want. */
+function whyRefused(decision: PolicyDecision, kp: KeyPolicyExpectation, pcrs: ReadonlyMap<number, string>): string {
+  if (decision.decision === 'explicit-deny') return `denied by ${decision.deciding.map((d) => `${statementLabel(d)} (${d.reason})`).join(', ')}`;
+  const near = decision.statements.filter((st) => kp.pinningStatements.has(st.index) && st.principalMatched && st.actionMatched && st.resourceMatched);
+  if (near.length === 0) return 'no image-pinning Allow statement lets it call kms:Decrypt';
+  return near
+    .map((st) => {
+      const wanted = new Map(Object.entries(kp.pinningStatements.get(st.index)!.pcrs).map(([i, v]) => [Number(i), v]));
+      const { mismatches } = comparePcrs(pcrs, wanted);
+      const what =
+        mismatches.length > 0
+          ? mismatches
+              .map((m) =>
+                m.actual === null
+                  ? `PCR${m.pcr} absent from the document (expected ${m.expected.map((e) => short(e)).join(' or ')})`
+                  : `PCR${m.pcr} differs: document ${short(m.actual)}, expected ${m.expected.map((e) => short(e)).join(' or ')}`,
+              )
+              .join('; ')
+          : st.reason;
+      return `${statementLabel(st)}: ${what}`;
+    })
+    .join('; ');
 }
 
 function comparePcrs(
@@ -251,7 +326,7 @@ function checkDebug(plan: VerificationPlan, state: State): CheckResult {
   const v = state.verified;
   if (!v) return skipped(ID, NAME, NOT_VERIFIED);
   if (isDebugMode(v.pcrs)) {
-    return plan.allowDebug
+    return plan.expect.allowDebug
       ? pass(ID, NAME, 'debug-mode enclave (PCR0/1/2 all zero) accepted because of --allow-debug', { debugMode: true, allowed: true })
       : fail(ID, NAME, 'the document comes from a debug-mode enclave (PCR0/1/2 all zero): its memory was open to the host', 'ATTESTATION_DEBUG_MODE', {
           debugMode: true,
@@ -298,11 +373,11 @@ function checkNonce(plan: VerificationPlan, state: State): CheckResult {
   } catch (err) {
     return fail(ID, NAME, messageOf(err), codeOf(err), isAttestedPackError(err) ? err.details : undefined);
   }
-  if (plan.expectedNonce === undefined) {
+  if (plan.expect.nonce === undefined) {
     return skipped(ID, NAME, `no --nonce given (the document nonce equals the claims' nonce ${short(claimed)})`, { nonce: claimed });
   }
   try {
-    checkNonceBinding(plan.receipt.claims, v, plan.expectedNonce);
+    checkNonceBinding(plan.receipt.claims, v, plan.expect.nonce);
   } catch (err) {
     return fail(ID, NAME, messageOf(err), codeOf(err), isAttestedPackError(err) ? err.details : undefined);
   }
@@ -326,7 +401,7 @@ function checkArtifact(plan: VerificationPlan): CheckResult {
   }
   let verified;
   try {
-    verified = verifyArtifact(plan.artifact.bytes, plan.verifyKey ? { verifyKey: plan.verifyKey.key } : { skipSignature: true });
+    verified = verifyArtifact(plan.artifact.bytes, plan.expect.signer ? { verifyKey: plan.expect.signer.key } : { skipSignature: true });
   } catch (err) {
     problems.push(`${file}: ${messageOf(err)}`);
     return fail(ID, NAME, problems.join('; '), codeOf(err), { sha256: sha, problems });
@@ -344,24 +419,26 @@ function checkArtifact(plan: VerificationPlan): CheckResult {
   compare('envelope.keyId', a.envelope?.keyId ?? null, claims.keys.wrap);
   compare('signatureAlgorithm', a.signatureAlgorithm ?? null, claims.artifact.signatureAlgorithm);
   let signature: string;
-  if (plan.verifyKey) {
-    signature = `${verified.signatureAlgorithm ?? ''} signature verifies with ${plan.verifyKey.source}`;
+  if (plan.expect.signer) {
+    signature = `${verified.signatureAlgorithm ?? ''} signature verifies with ${plan.expect.signer.source}`;
     const claimedKey = claims.keys.signingPublicKey;
-    if (claimedKey !== null && claimedKey !== plan.verifyKey.key.spki) {
-      problems.push(`the receipt says the artifact was signed by another key (${short(claimedKey, 24)}) than ${plan.verifyKey.source}`);
+    if (claimedKey !== null && claimedKey !== plan.expect.signer.key.spki) {
+      problems.push(`the receipt says the artifact was signed by another key (${short(claimedKey, 24)}) than ${plan.expect.signer.source}`);
     }
   } else {
-    signature = 'signature not checked (no --verify-key / --kms-public-key)';
+    signature = 'the signature is not checked (no --verify-key / --kms-public-key)';
   }
   const details = {
     file,
     sha256: sha,
     ciphertextHash: a.ciphertextHash,
     revision: a.revision,
-    signature: plan.verifyKey ? 'pass' : 'skipped',
+    signature: plan.expect.signer ? 'pass' : 'skipped',
     problems,
   };
   if (problems.length > 0) return fail(ID, NAME, problems.join('; '), 'ARTIFACT_MISMATCH', details);
+  // Without the signer's key the artifact's origin is not established: that is not a pass.
+  if (!plan.expect.signer) return skipped(ID, NAME, `sha256 ${short(sha)} = claim; ciphertextHash holds; but ${signature}`, details);
   return pass(ID, NAME, `sha256 ${short(sha)} = claim; ciphertextHash holds; ${signature}`, details);
 }
 
@@ -374,12 +451,27 @@ async function checkRepository(plan: VerificationPlan, state: State): Promise<Ch
   const NAME = 'repository';
   const claims = plan.receipt.claims;
   const commit = claims.request.commit;
+  // The manifest path is an expectation: a pack from another manifest in the same commit
+  // (e.g. archive/clef.yaml pointing production at dev files) answers another question.
+  const manifestInput = claims.inputs.find((i) => i.role === 'manifest')!;
+  const want = plan.expect.manifestPath;
+  if (manifestInput.path !== want.path) {
+    const how = want.from === 'default' ? `the default ${want.path} at the repository root (pass --manifest PATH if the repository keeps it elsewhere)` : `--manifest ${want.path}`;
+    return fail(ID, NAME, `the pack read manifest ${manifestInput.path}, not ${how}`, 'MANIFEST_PATH_MISMATCH', {
+      manifest: manifestInput.path,
+      expected: want.path,
+      expectedFrom: want.from,
+    });
+  }
   if (!plan.repo) {
-    if (plan.expectedCommit === undefined) return skipped(ID, NAME, 'no --repo given');
-    if (!commitMatches(commit, plan.expectedCommit)) {
-      return fail(ID, NAME, `the receipt is for commit ${commit}, not --commit ${plan.expectedCommit}`, 'COMMIT_MISMATCH');
+    if (plan.expect.commit === undefined) return skipped(ID, NAME, `manifest ${want.path} as expected; no --repo or --commit given`);
+    if (!commitMatches(commit, plan.expect.commit)) {
+      return fail(ID, NAME, `the receipt is for commit ${commit}, not --commit ${plan.expect.commit}`, 'COMMIT_MISMATCH');
     }
-    return skipped(ID, NAME, `commit ${short(commit, 12)} equals --commit; inputs not checked (no --repo given)`);
+    return pass(ID, NAME, `commit ${short(commit, 12)} equals --commit and the manifest is ${want.path}; input blobs not compared (no --repo given)`, {
+      commit,
+      manifest: want.path,
+    });
   }
   const repo = plan.repo;
   const resolved = await repo.resolveCommit(commit);
@@ -389,10 +481,10 @@ async function checkRepository(plan: VerificationPlan, state: State): Promise<Ch
       hint: 'fetch the repository history (git fetch) or pass the right --repo',
     });
   }
-  if (plan.expectedCommit !== undefined) {
-    const expected = (await repo.resolveCommit(plan.expectedCommit)) ?? plan.expectedCommit;
+  if (plan.expect.commit !== undefined) {
+    const expected = (await repo.resolveCommit(plan.expect.commit)) ?? plan.expect.commit;
     if (expected !== resolved) {
-      return fail(ID, NAME, `the receipt is for commit ${resolved}, not --commit ${plan.expectedCommit}`, 'COMMIT_MISMATCH', {
+      return fail(ID, NAME, `the receipt is for commit ${resolved}, not --commit ${plan.expect.commit}`, 'COMMIT_MISMATCH', {
         commit: resolved,
         expected,
       });
@@ -424,7 +516,6 @@ async function checkRepository(plan: VerificationPlan, state: State): Promise<Ch
     if (input.role === 'manifest') manifestBytes = found.content;
   });
 
-  const manifestInput = claims.inputs.find((i) => i.role === 'manifest')!;
   const scopeResult = manifestBytes
     ? await checkScope(repo, resolved, manifestInput.path, manifestBytes, claims, state)
     : { problems: [`cannot resolve the scope: ${manifestInput.path} at the commit is not the receipt's manifest`], missing: [], extra: [] };
@@ -501,13 +592,13 @@ function checkKeys(plan: VerificationPlan, state: State): CheckResult {
     ...(keys.sign ? [{ role: 'sign', arn: keys.sign }] : []),
     ...(keys.seal ? [{ role: 'seal', arn: keys.seal }] : []),
   ];
-  if (plan.expectKeys && plan.expectKeys.length > 0) {
+  if (plan.expect.keys && plan.expect.keys.length > 0) {
     // An age envelope is a key too: with --expect-key, its recipients must be expected as well.
     used.push(...keys.ageRecipients.map((r) => ({ role: 'age recipient', arn: r })));
   }
   const listed = used.map((u) => `${u.role} ${u.arn}`);
-  if (plan.expectKeys && plan.expectKeys.length > 0) {
-    const expected = new Set(plan.expectKeys);
+  if (plan.expect.keys && plan.expect.keys.length > 0) {
+    const expected = new Set(plan.expect.keys);
     const unexpected = used.filter((u) => !expected.has(u.arn));
     if (unexpected.length > 0) {
       return fail(ID, NAME, unexpected.map((u) => `${u.role} key ${u.arn} is not an --expect-key`).join('; '), 'KEY_NOT_EXPECTED', {
@@ -551,6 +642,8 @@ function checkKeys(plan: VerificationPlan, state: State): CheckResult {
   if (keys.seal) unchecked.push(`seal ${keys.seal}`);
   const details = { used, source: m.path, problems, unchecked };
   if (problems.length > 0) return fail(ID, NAME, problems.join('; '), 'KEY_NOT_IN_MANIFEST', details);
-  const note = unchecked.length > 0 ? `; ${unchecked.join(', ')} not named by clef.yaml, not checked (use --expect-key)` : '';
-  return pass(ID, NAME, `source and ${envelope.kind === 'kms' ? 'wrap keys' : 'age recipients'} are the ones ${m.path} names${note}`, details);
+  const named = `source and ${envelope.kind === 'kms' ? 'wrap keys' : 'age recipients'} are the ones ${m.path} names`;
+  // A key nobody compared is not a checked key: the verdict cannot be VERIFIED with it.
+  if (unchecked.length > 0) return skipped(ID, NAME, `${named}; but ${unchecked.join(', ')} not named by ${m.path}, not checked (pass --expect-key)`, details);
+  return pass(ID, NAME, named, details);
 }

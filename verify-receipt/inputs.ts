@@ -9,11 +9,14 @@ import { fromHex, normalizeHex } from '../common/bytes.js';
 import { parseMeasurements } from '../common/measurements.js';
 import type { Receipt } from '../attestation/receipt-types.js';
 import { parseReceipt } from '../attestation/receipt.js';
-import { normalizePcrHex } from '../attestation/pcr.js';
+import { normalizePcrHex, pcr3ForRoleArn } from '../attestation/pcr.js';
 import { awsNitroRootG1, trustedRootFromPem, type TrustedRoot } from '../attestation/roots.js';
 import { pcrConditionsFromPolicy } from '../kms-policies/pcr-conditions.js';
+import { parseKeyPolicy } from '../kms-policies/policy.js';
+import type { PolicyPrincipal } from '../kms-policies/evaluate.js';
+import { checkAgeRecipient } from '../enclave-app/clef/age-recipient.js';
 import { importVerifyKey, type VerifyKey } from '../enclave-app/clef/verify-key.js';
-import type { ExpectedMeasurements } from './checks.js';
+import type { ExpectedMeasurements } from './expectations.js';
 import { VerifyInputError } from './errors.js';
 
 /** Receipts are a few KiB; anything near this is not a receipt. */
@@ -56,26 +59,74 @@ export async function loadReceipt(path: string): Promise<Receipt> {
 
 /** The --pcrN flags verify-receipt offers (the image, kernel, application, role, instance, signer). */
 export const PCR_FLAG_INDICES: readonly number[] = [0, 1, 2, 3, 4, 8];
+/** PCRs of the parent (role, instance): pins that add to any measurement source. */
+export const PARENT_PCR_INDICES: readonly number[] = [3, 4];
 
-/** Where expected PCRs come from; exactly one source must be given. */
+/** Where expected PCRs come from; exactly one image source must be given. */
 export interface MeasurementSources {
   measurements?: string;
+  /** --pcrN flags (PCR3/PCR4 here are pins on the parent and combine with any source). */
   pcrFlags: ReadonlyMap<number, string>;
   policy?: string;
+  /** --parent-role-arn: pins PCR3 = SHA384(0^48 ‖ utf8(arn)) and, with --policy, is the Decrypt caller. */
+  parentRoleArn?: string;
+}
+
+const ROLE_ARN = /^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]{1,64})$/;
+
+/** --parent-role-arn: an IAM role ARN (what the parent instance profile's role is). */
+export function parseRoleArnFlag(value: string): { arn: string; accountId: string; roleName: string; partition: string } {
+  const m = ROLE_ARN.exec(value);
+  if (!m) {
+    throw new UsageError(`--parent-role-arn must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME), got ${JSON.stringify(value.slice(0, 80))}`, {
+      hint: 'use the role of the parent instance profile, not the instance profile or an assumed-role session',
+    });
+  }
+  return { arn: value, accountId: m[1]!, roleName: m[2]!, partition: value.split(':')[1]! };
+}
+
+function normalizedPcrFlag(i: number, hex: string): string {
+  const h = normalizePcrHex(hex);
+  if (h === null) throw new UsageError(`--pcr${i} must be 96 hex characters (SHA-384), got ${hex.length} characters`);
+  return h;
+}
+
+/** PCR3 / PCR4 pins from --pcr3, --pcr4 and --parent-role-arn (which must agree with --pcr3). */
+function parentPins(src: MeasurementSources): Map<number, { value: string; from: string }> {
+  const pins = new Map<number, { value: string; from: string }>();
+  for (const i of PARENT_PCR_INDICES) {
+    const v = src.pcrFlags.get(i);
+    if (v !== undefined) pins.set(i, { value: normalizedPcrFlag(i, v), from: `--pcr${i}` });
+  }
+  if (src.parentRoleArn !== undefined) {
+    const role = parseRoleArnFlag(src.parentRoleArn);
+    const value = pcr3ForRoleArn(role.arn);
+    const given = pins.get(3);
+    if (given !== undefined && given.value !== value) {
+      throw new UsageError(`--pcr3 ${given.value.slice(0, 16)}… is not PCR3 of --parent-role-arn ${role.arn} (${value.slice(0, 16)}…): pass one of them`);
+    }
+    pins.set(3, { value, from: `--parent-role-arn ${role.arn}` });
+  }
+  return pins;
 }
 
 /**
- * Builds the expected measurements from exactly one source. None at all is
- * VERIFY_NO_EXPECTED_MEASUREMENTS (exit 2): a receipt is never verified against nothing.
+ * Builds the expected measurements from exactly one image source (measurements.json, --pcr0…
+ * flags, or a key policy), plus PCR3/PCR4 pins. None at all is VERIFY_NO_EXPECTED_MEASUREMENTS
+ * (exit 2): a receipt is never verified against nothing.
  */
 export async function loadExpectedMeasurements(src: MeasurementSources): Promise<ExpectedMeasurements> {
-  const given = [src.measurements !== undefined, src.pcrFlags.size > 0, src.policy !== undefined].filter(Boolean).length;
+  const imageFlags = new Map([...src.pcrFlags].filter(([i]) => !PARENT_PCR_INDICES.includes(i)));
+  const given = [src.measurements !== undefined, imageFlags.size > 0, src.policy !== undefined].filter(Boolean).length;
   if (given === 0) {
     throw new VerifyInputError('VERIFY_NO_EXPECTED_MEASUREMENTS', 'no expected measurements: refusing to verify a receipt against nothing', {
-      hint: 'pass --measurements measurements.json (from `attested-pack eif build`), --pcr0/--pcr1/--pcr2 HEX, or --policy KEY-POLICY.json',
+      hint: 'pass --measurements measurements.json (from `attested-pack eif build`), --pcr0/--pcr1/--pcr2 HEX, or --policy KEY-POLICY.json' +
+        (src.pcrFlags.size > 0 || src.parentRoleArn !== undefined ? ' (--pcr3, --pcr4 and --parent-role-arn pin the parent, not the image)' : ''),
     });
   }
-  if (given > 1) throw new UsageError('--measurements, --pcrN and --policy are alternatives: pass exactly one of them');
+  if (given > 1) throw new UsageError('--measurements, --pcr0/1/2/8 and --policy are alternatives: pass exactly one of them');
+  const pins = parentPins(src);
+  const withPins = (m: ExpectedMeasurements): ExpectedMeasurements => (pins.size > 0 ? { ...m, pins } : m);
 
   if (src.measurements !== undefined) {
     const m = parseMeasurements(utf8(await readInputFile(src.measurements, '--measurements'), '--measurements', src.measurements), src.measurements);
@@ -85,40 +136,58 @@ export async function loadExpectedMeasurements(src: MeasurementSources): Promise
       [2, [m.PCR2]],
     ]);
     if (m.PCR8 !== undefined) pcrs.set(8, [m.PCR8]);
-    return { source: src.measurements, alternatives: [{ label: '', pcrs }] };
+    return withPins({ source: src.measurements, alternatives: [{ label: '', pcrs }] });
   }
 
-  if (src.pcrFlags.size > 0) {
+  if (imageFlags.size > 0) {
     const pcrs = new Map<number, string[]>();
-    for (const [i, hex] of src.pcrFlags) {
-      const h = normalizePcrHex(hex);
-      if (h === null) throw new UsageError(`--pcr${i} must be 96 hex characters (SHA-384), got ${hex.length} characters`);
-      pcrs.set(i, [h]);
-    }
+    for (const [i, hex] of imageFlags) pcrs.set(i, [normalizedPcrFlag(i, hex)]);
     // PCR0 is the image: without it any enclave image with the right role or signer would pass.
     if (!pcrs.has(0)) {
       throw new UsageError('--pcr0 is required with --pcrN flags: PCR0 is the enclave image itself (PCR1/2/3/4/8 alone do not pin it)');
     }
-    return { source: '--pcr flags', alternatives: [{ label: '', pcrs }] };
+    return withPins({ source: '--pcr flags', alternatives: [{ label: '', pcrs }] });
   }
 
   const path = src.policy!;
   const text = utf8(await readInputFile(path, '--policy'), '--policy', path);
-  // Only statements that pin the image (PCR0 / ImageSha384) count: a statement pinning only the
-  // parent's role (PCR3), instance (PCR4) or signer (PCR8) admits any image.
-  const sets = pcrConditionsFromPolicy(unwrapGetKeyPolicy(text, path)).filter((s) => (s.pcrs[0]?.length ?? 0) > 0);
+  const policy = parseKeyPolicy(unwrapGetKeyPolicy(text, path));
+  // Only statements that pin the image (PCR0 / ImageSha384) can admit an image: a statement pinning
+  // only the parent's role (PCR3), instance (PCR4) or signer (PCR8) admits any image.
+  const sets = pcrConditionsFromPolicy(policy).filter((s) => (s.pcrs[0]?.length ?? 0) > 0);
   if (sets.length === 0) {
     throw new VerifyInputError('VERIFY_NO_EXPECTED_MEASUREMENTS', `key policy ${path} pins no enclave image (no Allow statement with a kms:RecipientAttestation:ImageSha384 / PCR0 StringEquals condition)`, {
       hint: 'such a key does not require an attested enclave; pass --measurements instead',
     });
   }
-  return {
+  const callers =
+    src.parentRoleArn !== undefined ? [roleSession(parseRoleArnFlag(src.parentRoleArn))] : callersNamedBy(sets.flatMap((s) => s.principals));
+  return withPins({
     source: `key policy ${path}`,
-    alternatives: sets.map((s) => ({
-      label: sets.length === 1 ? '' : s.sid !== undefined ? `statement "${s.sid}"` : `statement ${s.index}`,
-      pcrs: new Map(Object.entries(s.pcrs).map(([i, values]) => [Number(i), values])),
-    })),
-  };
+    alternatives: [],
+    keyPolicy: { path, policy, callers, pinningStatements: new Map(sets.map((s) => [s.index, s])) },
+  });
+}
+
+/** The assumed-role session a parent instance calls KMS with (what KMS sees as the caller). */
+function roleSession(role: { accountId: string; roleName: string; partition: string }): PolicyPrincipal {
+  return { arn: `arn:${role.partition}:sts::${role.accountId}:assumed-role/${role.roleName}/verify-receipt`, accountId: role.accountId };
+}
+
+/** The callers an image-pinning statement admits: its roles (as sessions), users, account roots, or anyone. */
+function callersNamedBy(principals: readonly string[]): PolicyPrincipal[] {
+  const out = new Map<string, PolicyPrincipal>();
+  for (const p of principals) {
+    const role = ROLE_ARN.exec(p);
+    const root = /^\d{12}$/.test(p) ? p : /^arn:aws[\w-]*:iam::(\d{12}):root$/.exec(p)?.[1];
+    let caller: PolicyPrincipal;
+    if (p === '*') caller = { arn: 'arn:aws:sts::000000000000:assumed-role/any-caller/verify-receipt', accountId: '000000000000' };
+    else if (role) caller = roleSession({ accountId: role[1]!, roleName: role[2]!, partition: p.split(':')[1]! });
+    else if (root !== undefined) caller = { arn: `arn:aws:iam::${root}:root`, accountId: root };
+    else caller = { arn: p, accountId: /^arn:aws[\w-]*:(?:iam|sts)::(\d{12}):/.exec(p)?.[1] ?? '000000000000' };
+    out.set(caller.arn, caller);
+  }
+  return [...out.values()];
 }
 
 /** Accepts a key policy document, or the `aws kms get-key-policy` output that wraps it as a string. */
@@ -214,8 +283,24 @@ export function parseCommitFlag(value: string): string {
   return value.toLowerCase();
 }
 
-/** --expect-key: a KMS key or alias ARN. */
+/** --expect-key: a KMS key or alias ARN, or an age X25519 recipient (age1…). */
 export function parseExpectKey(value: string): string {
-  if (!KMS_ARN.test(value)) throw new UsageError(`--expect-key must be a KMS key or alias ARN, got ${JSON.stringify(value)}`);
-  return value;
+  if (KMS_ARN.test(value)) return value;
+  if (value.startsWith('age1')) {
+    const check = checkAgeRecipient(value);
+    if (!check.ok) throw new UsageError(`--expect-key ${JSON.stringify(value.slice(0, 20))}…: ${check.reason}`);
+    return value;
+  }
+  throw new UsageError(`--expect-key must be a KMS key or alias ARN or an age recipient (age1…), got ${JSON.stringify(value.slice(0, 80))}`);
+}
+
+/** --manifest: the repo-relative POSIX path of the manifest (`./` prefix allowed), e.g. `infra/clef.yaml`. */
+export function parseManifestFlag(value: string): string {
+  const p = value.replace(/^(?:\.\/)+/, '');
+  const segments = p.split('/');
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  if (p === '' || p.includes('\\') || /[\u0000-\u001f\u007f]/.test(p) || segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new UsageError(`--manifest must be a path inside the repository, relative to its root (e.g. infra/clef.yaml), got ${JSON.stringify(value.slice(0, 80))}`);
+  }
+  return p;
 }

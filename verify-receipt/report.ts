@@ -42,21 +42,28 @@ export interface ReceiptSummary {
   moduleId?: string;
 }
 
-/** The whole verification: summary, checks and verdict. */
+/**
+ * The whole verification: summary, checks and verdict. `verified` needs no failed check and
+ * every binding (source, artifact, signer, keys); `partial` means nothing failed but `missing`
+ * names what was not bound (only reachable with --partial); `failed` means a check said no.
+ */
 export interface VerificationReport {
+  /** True only for `verified`. */
   ok: boolean;
-  verdict: 'verified' | 'failed';
+  verdict: 'verified' | 'partial' | 'failed';
   receipt: ReceiptSummary;
   checks: CheckResult[];
   counts: { pass: number; fail: number; skipped: number };
+  /** The flags a VERIFIED verdict still needs (empty when verified). */
+  missing: string[];
 }
 
-/** Builds the report object (verdict = no check failed). */
-export function makeReport(receipt: ReceiptSummary, checks: CheckResult[]): VerificationReport {
+/** Builds the report object: failed if a check failed, partial if a binding is missing, else verified. */
+export function makeReport(receipt: ReceiptSummary, checks: CheckResult[], missing: readonly string[] = []): VerificationReport {
   const counts = { pass: 0, fail: 0, skipped: 0 };
   for (const c of checks) counts[c.status === 'pass' ? 'pass' : c.status === 'fail' ? 'fail' : 'skipped'] += 1;
-  const ok = counts.fail === 0;
-  return { ok, verdict: ok ? 'verified' : 'failed', receipt, checks, counts };
+  const verdict = counts.fail > 0 ? 'failed' : missing.length > 0 ? 'partial' : 'verified';
+  return { ok: verdict === 'verified', verdict, receipt, checks, counts, missing: [...missing] };
 }
 
 const SYMBOL: Readonly<Record<CheckStatus, string>> = { pass: '✔', fail: '✘', skipped: '—' };
@@ -88,11 +95,15 @@ export function formatHumanReport(report: VerificationReport, colour: boolean): 
   lines.push('');
   const { pass, fail, skipped } = report.counts;
   const tally = `${pass} passed, ${fail} failed, ${skipped} skipped`;
-  lines.push(
-    report.ok
-      ? paint(COLOUR.pass, `VERIFIED`) + ` (${tally}${skipped > 0 ? '; skipped checks were not verified' : ''})`
-      : paint(COLOUR.fail, `NOT VERIFIED`) + ` (${tally})`,
-  );
+  if (report.verdict === 'partial') {
+    lines.push(paint(COLOUR.skipped, 'PARTIAL') + ` (${tally}; not bound, so not verified: ${report.missing.join('; ')})`);
+  } else {
+    lines.push(
+      report.ok
+        ? paint(COLOUR.pass, `VERIFIED`) + ` (${tally}${skipped > 0 ? '; skipped checks were not verified' : ''})`
+        : paint(COLOUR.fail, `NOT VERIFIED`) + ` (${tally})`,
+    );
+  }
   return lines.join('\n') + '\n';
 }
 

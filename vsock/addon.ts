@@ -3,7 +3,9 @@
  * attested-pack touches the .node file: callers get a typed object or a VSOCK_UNAVAILABLE error.
  */
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { attestedPackRoot, VSOCK_ADDON_RELATIVE_PATH, VSOCK_NOT_BUILT_RELATIVE_PATH } from '../common/package-root.js';
 import { VsockError } from './errors.js';
 
 /** A vsock endpoint: context id (machine) and port. */
@@ -56,17 +58,15 @@ export interface VsockAddon {
 /** Environment variable naming an explicit addon file (tests use a bogus one to simulate absence). */
 export const VSOCK_ADDON_ENV = 'ATTESTED_PACK_VSOCK_ADDON';
 const EXPECTED_ABI = 1;
-const FILE = 'attested_pack_vsock.node';
 
 function candidates(): string[] {
   const explicit = process.env[VSOCK_ADDON_ENV];
   if (explicit !== undefined && explicit !== '') return [explicit];
-  return [
-    // vsock/addon.ts run from source (tsx, vitest)
-    fileURLToPath(new URL(`./native/build/Release/${FILE}`, import.meta.url)),
-    // bundled into dist/*.mjs
-    fileURLToPath(new URL(`../vsock/native/build/Release/${FILE}`, import.meta.url)),
-  ];
+  // Where `npm install` / `npm ci` built it (vsock/native/build.mjs) in the attested-pack package
+  // this code runs from: the checkout from source, the installed package from its bundled dist/.
+  // Inside the image, /env names the addon copied to /app instead.
+  const root = attestedPackRoot();
+  return root === undefined ? [] : [join(root, VSOCK_ADDON_RELATIVE_PATH)];
 }
 
 const cache = new Map<string, VsockAddon | VsockError>();
@@ -87,13 +87,38 @@ function tryLoad(paths: string[]): VsockAddon | VsockError {
       lastCause = err;
     }
   }
-  return new VsockError('VSOCK_UNAVAILABLE', `the AF_VSOCK addon is not built or cannot be loaded (looked for ${paths.join(', ')})`, {
-    hint:
-      process.platform === 'linux'
-        ? 'build it with `node vsock/native/build.mjs` (needs a C compiler, make and python3), or use a unix:// or tcp:// transport'
-        : 'AF_VSOCK exists on Linux only; use a unix:// or tcp:// transport',
-    cause: lastCause,
-  });
+  const root = attestedPackRoot();
+  const where =
+    paths.length > 0
+      ? `looked for ${paths.join(', ')}`
+      : `this code runs outside an attested-pack package and ${VSOCK_ADDON_ENV} is not set`;
+  // Why the install did not build it — only when we looked where the install would have put it.
+  const installed = root === undefined ? undefined : join(root, VSOCK_ADDON_RELATIVE_PATH);
+  const skipped = installed !== undefined && paths.length === 1 && paths[0] === installed && !existsSync(installed) ? notBuiltReason(root!) : undefined;
+  const build = root === undefined ? 'node vsock/native/build.mjs' : `node ${join(root, 'vsock/native/build.mjs')}`;
+  return new VsockError(
+    'VSOCK_UNAVAILABLE',
+    skipped === undefined
+      ? `the AF_VSOCK addon is not built or cannot be loaded (${where})`
+      : `the AF_VSOCK addon was not built when attested-pack was installed: ${skipped}`,
+    {
+      hint:
+        process.platform === 'linux'
+          ? `build it with \`${build}\` (needs a C compiler, make and python3), or use a unix:// or tcp:// transport`
+          : 'AF_VSOCK exists on Linux only; use a unix:// or tcp:// transport',
+      cause: lastCause,
+    },
+  );
+}
+
+/** The reason vsock/native/build.mjs recorded for not building the addon, if it did. */
+function notBuiltReason(root: string): string | undefined {
+  try {
+    const text = readFileSync(join(root, VSOCK_NOT_BUILT_RELATIVE_PATH), 'utf8').trim();
+    return text === '' ? undefined : text.split('\n')[0];
+  } catch {
+    return undefined;
+  }
 }
 
 /**

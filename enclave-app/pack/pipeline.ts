@@ -12,9 +12,9 @@
  * and never reach KMS). Nothing returned holds plaintext: the artifact is ciphertext, the
  * receipt holds hashes and ARNs.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { posix } from 'node:path';
-import { zeroize, toHex } from '../../common/bytes.js';
+import { fileDigests, zeroize, toHex } from '../../common/bytes.js';
 import { isAttestedPackError } from '../../common/errors.js';
 import { buildReceipt, claimsDigest, serializeReceipt } from '../../attestation/receipt.js';
 import type { ReceiptClaims, ReceiptInput } from '../../attestation/receipt-types.js';
@@ -275,9 +275,7 @@ function receiptInputs(
 
 /** SHA-256 and git blob id (`git hash-object`) of a file's bytes. */
 export function digests(content: Uint8Array): { sha256: string; gitBlobId: string } {
-  const sha256 = createHash('sha256').update(content).digest('hex');
-  const gitBlobId = createHash('sha1').update(`blob ${content.byteLength}\0`).update(content).digest('hex');
-  return { sha256, gitBlobId };
+  return fileDigests(content);
 }
 
 interface ResolvedSigner {

@@ -1,7 +1,8 @@
 /**
  * GitHub Actions OIDC tokens: signature against the configured JWKS (GitHub's URL or a local
  * file), issuer, audience and lifetime checked by `jose`, then the allowlist mapping the
- * `repository` (and `ref` / `environment`) claims to what that workflow may pack.
+ * `repository` (pinned by `repository_id`, optionally `repository_owner_id`), `event_name`, `ref`,
+ * `environment` and `job_workflow_ref` claims to what that workflow may pack, bound to the run's `sha`.
  * Failures of the token itself are 401; a valid token outside the allowlist is 403.
  */
 import { readFile } from 'node:fs/promises';
@@ -15,8 +16,14 @@ import type { Principal } from './principal.js';
 export interface GithubClaims {
   sub: string;
   repository: string;
+  repositoryId?: string;
+  repositoryOwnerId?: string;
   ref?: string;
   environment?: string;
+  eventName?: string;
+  jobWorkflowRef?: string;
+  /** The commit the workflow run is for (lower-case hex). */
+  sha?: string;
 }
 
 /** Asymmetric algorithms only: GitHub signs with RS256; `none` and HMAC are never accepted. */
@@ -83,10 +90,20 @@ export class GithubOidcVerifier {
     const claims: GithubClaims = { sub: payload.sub, repository };
     if (typeof payload.ref === 'string') claims.ref = payload.ref;
     if (typeof payload.environment === 'string') claims.environment = payload.environment;
+    if (typeof payload.repository_id === 'string') claims.repositoryId = payload.repository_id;
+    if (typeof payload.repository_owner_id === 'string') claims.repositoryOwnerId = payload.repository_owner_id;
+    if (typeof payload.event_name === 'string') claims.eventName = payload.event_name;
+    if (typeof payload.job_workflow_ref === 'string') claims.jobWorkflowRef = payload.job_workflow_ref;
+    if (typeof payload.sha === 'string' && /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/i.test(payload.sha)) claims.sha = payload.sha.toLowerCase();
     return claims;
   }
 
-  /** Step 2: the allowlist entries for this repository, narrowed by ref and GitHub environment. */
+  /**
+   * Step 2: the allowlist entries for this repository, pinned by its numeric id (and the owner's,
+   * when the rule says), then narrowed by event, ref, GitHub environment and calling workflow.
+   * Each rule that still matches becomes a grant, bound to the token's `sha` unless the rule
+   * says `anyCommit`. Every narrowing step that empties the list is its own 403.
+   */
   principalFor(claims: GithubClaims): Principal {
     const forRepo = this.config.allow.filter((r) => r.repository.toLowerCase() === claims.repository.toLowerCase());
     if (forRepo.length === 0) {
@@ -94,9 +111,27 @@ export class GithubOidcVerifier {
         hint: 'ask the proxy operator to add it under auth.githubOidc.allow',
       });
     }
-    const byRef = forRepo.filter((r) => r.refs === undefined || (claims.ref !== undefined && r.refs.includes(claims.ref)));
+    const byId = forRepo.filter(
+      (r) => claims.repositoryId === r.repositoryId && (r.repositoryOwnerId === undefined || claims.repositoryOwnerId === r.repositoryOwnerId),
+    );
+    if (byId.length === 0) {
+      throw new HostProxyError(
+        'AUTH_FORBIDDEN',
+        `${claims.repository} (repository_id ${JSON.stringify(claims.repositoryId ?? null)}, repository_owner_id ${JSON.stringify(claims.repositoryOwnerId ?? null)}) is not the repository the allowlist pins by id`,
+        { hint: 'a repository of that name was deleted and re-created, or transferred: the operator must confirm and update repositoryId' },
+      );
+    }
+    const byEvent = byId.filter((r) => claims.eventName !== undefined && r.eventNames.includes(claims.eventName));
+    if (byEvent.length === 0) {
+      throw new HostProxyError(
+        'AUTH_FORBIDDEN',
+        `a ${JSON.stringify(claims.eventName ?? '(no event_name)')} run of ${claims.repository} may not pack (allowed events: ${[...new Set(byId.flatMap((r) => r.eventNames))].join(', ')})`,
+        { hint: 'pack from a push, workflow_dispatch, schedule or release run; pull_request_target runs must never pack unless a rule lists the event' },
+      );
+    }
+    const byRef = byEvent.filter((r) => r.refs === undefined || (claims.ref !== undefined && r.refs.includes(claims.ref)));
     if (byRef.length === 0) {
-      throw new HostProxyError('AUTH_FORBIDDEN', `ref ${JSON.stringify(claims.ref ?? '')} of ${claims.repository} may not pack (allowed: ${listOf(forRepo, 'refs')})`, {
+      throw new HostProxyError('AUTH_FORBIDDEN', `ref ${JSON.stringify(claims.ref ?? '')} of ${claims.repository} may not pack (allowed: ${listOf(byEvent, 'refs')})`, {
         hint: 'run the workflow from an allowed branch or tag',
       });
     }
@@ -110,12 +145,26 @@ export class GithubOidcVerifier {
         { hint: 'set `environment:` on the job to an allowed GitHub environment' },
       );
     }
+    const byWorkflow = byEnv.filter((r) => r.jobWorkflowRefs === undefined || (claims.jobWorkflowRef !== undefined && r.jobWorkflowRefs.includes(claims.jobWorkflowRef)));
+    if (byWorkflow.length === 0) {
+      throw new HostProxyError(
+        'AUTH_FORBIDDEN',
+        `workflow ${JSON.stringify(claims.jobWorkflowRef ?? '(none)')} of ${claims.repository} may not pack (allowed: ${listOf(byEnv, 'jobWorkflowRefs')})`,
+        { hint: 'pack from an allowed workflow file on an allowed ref' },
+      );
+    }
+    const bySha = byWorkflow.filter((r) => r.anyCommit || claims.sha !== undefined);
+    if (bySha.length === 0) {
+      throw new HostProxyError('AUTH_INVALID_CLAIMS', `the OIDC token of ${claims.repository} has no usable \`sha\` claim, and the allowlist binds packs to it`, {
+        hint: 'request the token from the GitHub Actions runtime, or ask the proxy operator for a rule with anyCommit: true',
+      });
+    }
     return {
       name: claims.sub,
       kind: 'github-oidc',
       rateKey: `github:${claims.repository.toLowerCase()}`,
       repository: claims.repository,
-      grants: byEnv.map((r) => ({ identities: r.identities, environments: r.environments })),
+      grants: bySha.map((r) => ({ identities: r.identities, environments: r.environments, ...(r.anyCommit ? {} : { commit: claims.sha! }) })),
     };
   }
 
@@ -163,7 +212,7 @@ function describeClaim(v: unknown): string {
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
-function listOf(rules: readonly OidcAllowRule[], key: 'refs' | 'githubEnvironments'): string {
+function listOf(rules: readonly OidcAllowRule[], key: 'refs' | 'githubEnvironments' | 'jobWorkflowRefs'): string {
   if (rules.some((r) => r[key] === undefined)) return 'any';
   return [...new Set(rules.flatMap((r) => r[key] ?? []))].map((v) => JSON.stringify(v)).join(', ');
 }

@@ -9,8 +9,10 @@ import { HostProxyError } from '../errors.js';
 export interface Grant {
   identities: string[];
   environments: string[];
-  /** Repositories the request may name; absent → any. */
+  /** Repositories the request may name (`*` = any); absent only for the local principal. */
   repositories?: string[];
+  /** The commit the request must name (a GitHub OIDC token's `sha`); absent → any. */
+  commit?: string;
 }
 
 /** An authenticated caller. */
@@ -30,6 +32,7 @@ export interface PackScope {
   identity: string;
   environment: string;
   repository: string;
+  commit: string;
 }
 
 function allows(list: readonly string[], value: string): boolean {
@@ -55,9 +58,17 @@ export function authorizePack(principal: Principal, scope: PackScope): void {
       hint: 'ask the proxy operator to add the repository to this token\'s `repositories`',
     });
   }
-  const byIdentity = byRepo.filter((g) => allows(g.identities, scope.identity));
+  const byCommit = byRepo.filter((g) => g.commit === undefined || g.commit === scope.commit.toLowerCase());
+  if (byCommit.length === 0) {
+    throw new HostProxyError(
+      'AUTH_FORBIDDEN',
+      `the request names commit ${JSON.stringify(scope.commit)} but the token was issued for the workflow run at ${JSON.stringify(byRepo[0]!.commit)}`,
+      { hint: 'pack the commit the workflow runs on (actions/checkout of github.sha), or ask the proxy operator for a rule with anyCommit: true' },
+    );
+  }
+  const byIdentity = byCommit.filter((g) => allows(g.identities, scope.identity));
   if (byIdentity.length === 0) {
-    const allowed = [...new Set(byRepo.flatMap((g) => g.identities))];
+    const allowed = [...new Set(byCommit.flatMap((g) => g.identities))];
     throw new HostProxyError(
       'AUTH_FORBIDDEN',
       `${principal.name} may not pack service identity ${JSON.stringify(scope.identity)} (allowed: ${quoteList(allowed)})`,

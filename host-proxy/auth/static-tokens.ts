@@ -32,7 +32,7 @@ export class StaticTokens {
       if (timingSafeEqual(digest, e.digest) && found === undefined) found = e.rule;
     }
     if (!found) return undefined;
-    const grant = { identities: found.identities, environments: found.environments, ...(found.repositories ? { repositories: found.repositories } : {}) };
+    const grant = { identities: found.identities, environments: found.environments, repositories: found.repositories };
     return { name: found.name, kind: 'token', rateKey: `token:${found.name}`, grants: [grant] };
   }
 }

@@ -1,21 +1,22 @@
 /**
  * `attested-pack pack`: the CI side of a pack, as named steps in order —
  * inputs at HEAD → credentials → request with a fresh nonce → send (with the retry policy) →
- * check the answer (nonce, request, artifact hash) → verify the receipt (with measurements) →
+ * check the answer (nonce, request, inputs, artifact hash) → verify the receipt (with measurements) →
  * write artifact and receipt atomically.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { fileDigests } from '../../common/bytes.js';
 import { writeFilesAtomic } from '../../common/fs.js';
 import { UsageError } from '../../common/errors.js';
 import type { SigningMode } from '../../enclave-app/protocol.js';
 import { HostProxyError, ProxyAnswerError } from '../errors.js';
 import type { PackHttpRequest } from '../plugins/pack.js';
-import { collectPackInputs, repositoryName } from './git-inputs.js';
+import { collectPackInputs, repositoryName, runGit } from './git-inputs.js';
 import { requestGithubOidcToken } from './github-oidc-token.js';
-import { conventionalArtifactPath, defaultReceiptPath } from './paths.js';
+import { checkDefaultPathInside, conventionalArtifactPath, defaultReceiptPath } from './paths.js';
 import { DEFAULT_RETRY_POLICY, isRetryable, retryDelayMs, type AttemptOutcome, type RetryPolicy } from './retry.js';
 
 /** What the user asked for (the CLI flags, parsed). */
@@ -100,6 +101,15 @@ export async function runPackClient(options: PackClientOptions, deps: PackClient
   if (inputs.dirty.length > 0) progress(`warning: packing HEAD although ${inputs.dirty.length} tracked file(s) have uncommitted changes (--allow-dirty)`);
   for (const m of inputs.missing) progress(`note: ${m} does not exist at HEAD; skipped (as clef pack does)`);
   const repository = options.repository ?? (await repositoryName(repoDir, env));
+  // Explicit paths are the CI owner's choice; default ones come from the repository and must
+  // stay inside it (checked before anything is sent).
+  const output = resolve(options.out ?? conventionalArtifactPath(repoDir, options.identity, options.environment));
+  const receiptPath = resolve(options.receipt ?? defaultReceiptPath(output));
+  if (options.out === undefined) {
+    const toplevel = (await runGit(repoDir, ['rev-parse', '--show-toplevel'])).toString('utf8').replace(/\n$/, '');
+    await checkDefaultPathInside(output, toplevel);
+    if (options.receipt === undefined) await checkDefaultPathInside(receiptPath, toplevel);
+  }
   progress(`read clef.yaml and ${inputs.files.length} file(s) at ${inputs.commit.slice(0, 12)} for ${options.identity}/${options.environment}`);
 
   // Asked for only now: GitHub OIDC tokens are short-lived.
@@ -118,17 +128,17 @@ export async function runPackClient(options: PackClientOptions, deps: PackClient
 
   const { answer, attempts } = await sendWithRetry(endpoint, JSON.stringify(request), authorization, options, deps, fetchImpl, progress);
   const artifactSha256 = checkAnswer(answer, request);
-  progress(`receipt matches the request (nonce, commit, identity, environment) and the artifact (sha256 ${artifactSha256.slice(0, 16)}…)`);
+  progress(`receipt matches the request (nonce, commit, identity, environment, repository, ${request.files.length + 1} input files) and the artifact (sha256 ${artifactSha256.slice(0, 16)}…)`);
 
   let verified = false;
   if (options.measurements !== undefined) {
     await verifyAgainstMeasurements(answer.receipt, nonce, options.measurements, options.roots ?? [], deps.now ?? Date.now);
     verified = true;
     progress(`receipt verified: attestation document, PCRs of ${options.measurements}, claims binding, nonce`);
+  } else {
+    progress('warning: the receipt was NOT verified cryptographically (no --measurements): a hostile proxy could have fabricated it; verify it with verify-receipt before use');
   }
 
-  const output = resolve(options.out ?? conventionalArtifactPath(repoDir, options.identity, options.environment));
-  const receiptPath = resolve(options.receipt ?? defaultReceiptPath(output));
   // Both files or neither: a new artifact must never sit next to an old receipt.
   await writeFilesAtomic([
     { path: output, data: answer.artifact },
@@ -287,13 +297,14 @@ export function checkAnswer(answer: PackAnswer, request: PackHttpRequest): strin
       hint: 'do not use this artifact; a replayed or substituted receipt is a security incident — report it to the proxy operator',
     });
   }
-  for (const field of ['commit', 'identity', 'environment'] as const) {
+  for (const field of ['commit', 'identity', 'environment', 'repository'] as const) {
     if (req[field] !== request[field]) {
       throw new HostProxyError('RECEIPT_MISMATCH', `the receipt's ${field} ${JSON.stringify(req[field])} is not the requested ${JSON.stringify(request[field])}`, {
         hint: 'do not use this artifact; report it to the proxy operator',
       });
     }
   }
+  checkInputs(claims.inputs, request);
   const sha = createHash('sha256').update(answer.artifact).digest('hex');
   const art = (claims.artifact ?? {}) as Record<string, unknown>;
   if (art.sha256 !== sha) {
@@ -302,6 +313,46 @@ export function checkAnswer(answer: PackAnswer, request: PackHttpRequest): strin
     });
   }
   return sha;
+}
+
+/** One input as the client knows it: path, SHA-256 and git blob id of the bytes it sent. */
+function inputKey(path: unknown, sha256: unknown, gitBlobId: unknown): string {
+  return JSON.stringify([path, sha256, gitBlobId]);
+}
+
+/**
+ * Step 5 (inputs): the receipt's `inputs` are exactly the files this client sent — the manifest
+ * and every SOPS file, each by path, SHA-256 and git blob id; no file missing, none added, none
+ * listed twice. Otherwise something between here and the enclave swapped a file (say, back to
+ * its previous blob) or dropped one, and the receipt, genuine as it is, describes another pack.
+ * Generic over the entries: extra per-input fields (role, namespace, lastmodified) are not ours
+ * to judge here.
+ */
+export function checkInputs(inputs: unknown, request: Pick<PackHttpRequest, 'manifest' | 'files'>): void {
+  const expected = new Map<string, string>();
+  for (const f of [request.manifest, ...request.files]) {
+    const bytes = Buffer.from(f.content, 'base64');
+    const { sha256, gitBlobId } = fileDigests(bytes);
+    expected.set(inputKey(f.path, sha256, gitBlobId), f.path);
+  }
+  const fail = (what: string): never => {
+    throw new HostProxyError('RECEIPT_INPUTS_MISMATCH', `the receipt's inputs are not the files this client sent: ${what}`, {
+      hint: 'do not use this artifact: a file was replaced (e.g. rolled back) or dropped between this client and the enclave — report it to the proxy operator',
+    });
+  };
+  if (!Array.isArray(inputs)) return fail('the receipt has no inputs list');
+  const seen = new Set<string>();
+  for (const entry of inputs as unknown[]) {
+    const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    const key = inputKey(e.path, e.sha256, e.gitBlobId);
+    if (seen.has(key)) fail(`${JSON.stringify(e.path)} is listed twice`);
+    seen.add(key);
+    if (!expected.has(key)) {
+      const sent = [...expected.values()].includes(e.path as string);
+      fail(sent ? `${JSON.stringify(e.path)} has other contents (git blob ${String(e.gitBlobId).slice(0, 12)}) than the file sent` : `${JSON.stringify(e.path)} was not sent`);
+    }
+  }
+  for (const [key, path] of expected) if (!seen.has(key)) fail(`${JSON.stringify(path)} was sent but is not in the receipt`);
 }
 
 /** Step 6: the attestation document chains to the trusted root, has the expected PCRs and binds the claims and our nonce. */

@@ -1,5 +1,5 @@
 /**
- * Key management operations: CreateKey, DescribeKey, ListKeys, CreateAlias, ListAliases,
+ * Key management operations: CreateKey, DescribeKey, ListKeys, CreateAlias, UpdateAlias, DeleteAlias, ListAliases,
  * PutKeyPolicy, GetKeyPolicy, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion.
  *
  * Who may do what: CreateKey, ListKeys and ListAliases are authorised by IAM in AWS; the simulator
@@ -12,7 +12,7 @@ import { evaluatePolicy, KmsPolicyError, parseKeyPolicy, type ParsedPolicy } fro
 import { accessDenied, type Call, type OpHandler, type SimCore } from './core.js';
 import { KmsApiError, validationError } from './errors.js';
 import { createKeyMaterial, KEY_SPECS, usagesFor, type KeySpec, type KeyUsage } from './key-material.js';
-import type { KeyRecord } from './state.js';
+import type { AliasRecord, KeyRecord } from './state.js';
 
 /** The policy AWS attaches when CreateKey gets none (account root may do everything). */
 export function defaultKeyPolicy(accountId: string): string {
@@ -166,6 +166,59 @@ const createAlias: OpHandler = async (call) => {
   return {};
 };
 
+/** Reads AliasName and finds the alias, or NotFoundException as KMS words it. */
+function existingAlias(call: Call): AliasRecord {
+  const aliasName = call.input.string('AliasName', { required: true, max: 256 });
+  call.audit.requestParameters = { ...call.audit.requestParameters, aliasName };
+  if (!ALIAS_RE.test(aliasName)) throw new KmsApiError('ValidationException', `Alias must match pattern ${ALIAS_RE.source}`);
+  const alias = call.sim.state.getAlias(aliasName);
+  if (!alias) throw new KmsApiError('NotFoundException', `Alias ${call.sim.aliasArn(aliasName)} is not found.`);
+  return alias;
+}
+
+/** The kind of key an alias may move between (KMS: same type and same key usage). */
+function keyKind(key: KeyRecord): string {
+  const type = key.keySpec === 'SYMMETRIC_DEFAULT' ? 'symmetric' : key.keySpec.startsWith('HMAC_') ? 'HMAC' : 'asymmetric';
+  return `${type} ${key.keyUsage}`;
+}
+
+/**
+ * UpdateAlias: points an existing alias at another key. As in KMS, the caller needs
+ * kms:UpdateAlias in the key policies of both the current and the new key, the new key must not
+ * be pending deletion, and both keys must be of the same type and key usage.
+ */
+const updateAlias: OpHandler = async (call) => {
+  const { input, sim } = call;
+  const alias = existingAlias(call);
+  const target = input.string('TargetKeyId', { required: true, max: 2048 });
+  call.audit.requestParameters = { ...call.audit.requestParameters, targetKeyId: target };
+  const current = sim.state.getKey(alias.targetKeyId);
+  const next = sim.resolveKey(target, { allowAlias: false });
+  if (current) sim.noteResource(call, current);
+  sim.noteResource(call, next);
+  if (current) sim.authorize(call, 'kms:UpdateAlias', current);
+  sim.authorize(call, 'kms:UpdateAlias', next);
+  if (next.keyState === 'PendingDeletion') throw new KmsApiError('KMSInvalidStateException', `${next.arn} is pending deletion.`);
+  if (current && keyKind(current) !== keyKind(next)) {
+    throw new KmsApiError('ValidationException', `${alias.aliasName} is associated with a ${keyKind(current)} key; it cannot be updated to a ${keyKind(next)} key (${next.arn})`);
+  }
+  await sim.state.putAlias({ ...alias, targetKeyId: next.keyId, lastUpdatedDate: sim.now() });
+  return {};
+};
+
+/** DeleteAlias: needs kms:DeleteAlias in the key policy of the key the alias points to. */
+const deleteAlias: OpHandler = async (call) => {
+  const { sim } = call;
+  const alias = existingAlias(call);
+  const key = sim.state.getKey(alias.targetKeyId);
+  if (key) {
+    sim.noteResource(call, key);
+    sim.authorize(call, 'kms:DeleteAlias', key);
+  }
+  await sim.state.deleteAlias(alias.aliasName);
+  return {};
+};
+
 const listAliases: OpHandler = async (call) => {
   const { input, sim } = call;
   const keyIdParam = input.string('KeyId', { max: 2048 });
@@ -247,6 +300,8 @@ export const KEY_OPERATIONS: Record<string, OpHandler> = {
   DescribeKey: describeKey,
   ListKeys: listKeys,
   CreateAlias: createAlias,
+  UpdateAlias: updateAlias,
+  DeleteAlias: deleteAlias,
   ListAliases: listAliases,
   PutKeyPolicy: putKeyPolicy,
   GetKeyPolicy: getKeyPolicy,

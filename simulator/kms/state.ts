@@ -189,6 +189,11 @@ export class KmsState {
     await this.persist();
   }
 
+  async deleteAlias(aliasName: string): Promise<void> {
+    this.aliases.delete(aliasName);
+    await this.persist();
+  }
+
   /** Writes the state; concurrent callers share one write that includes all their changes. */
   persist(): Promise<void> {
     if (!this.pending) {

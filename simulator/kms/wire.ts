@@ -104,12 +104,15 @@ export class Input {
     return v;
   }
 
-  /** A string→string map (EncryptionContext). */
+  /**
+   * A string→string map (EncryptionContext), with a null prototype: every key the caller sent is
+   * an own entry — `__proto__`, `constructor` and `toString` included — as it is for KMS.
+   */
   stringMap(name: string): Record<string, string> | undefined {
     const v = this.raw(name, false);
     if (v === undefined) return undefined;
     if (typeof v !== 'object' || Array.isArray(v)) throw new KmsApiError('SerializationException', `Expected a map for ${this.where(name)}`);
-    const out: Record<string, string> = {};
+    const out = Object.create(null) as Record<string, string>;
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
       if (typeof x !== 'string') throw new KmsApiError('SerializationException', `Expected string values in ${this.where(name)}`);
       out[k] = x;

@@ -122,6 +122,7 @@ function keyOptions(m: Measurements): SetupKeysOptions {
     enclaveRoleArn: DEMO_ENCLAVE_ROLE_ARN,
     runtimeRoleArns: [DEMO_RUNTIME_ROLE_ARN],
     encryptorArns: [ADMIN.principalArn],
+    adminArns: [ADMIN.principalArn],
     aliasPrefix: KEY_ALIAS_PREFIX,
   };
 }

@@ -52,7 +52,7 @@ export async function writeProxyConfig(o: SimProxyOptions): Promise<string> {
   const doc = {
     listen: `127.0.0.1:${o.port}`,
     enclave: { url: o.enclaveUrl, packTimeoutSeconds: 60 },
-    auth: { tokens: [{ name: 'sim-operator', sha256: hashToken(token), identities: ['*'], environments: ['*'] }] },
+    auth: { tokens: [{ name: 'sim-operator', sha256: hashToken(token), identities: ['*'], environments: ['*'], repositories: '*' }] },
     // The simulator's documented demo credentials for the enclave role (they open only the simulator).
     credentials: {
       source: 'static',

@@ -103,11 +103,16 @@ export function formatSimAccount(s: SimSummary, o: { colour: boolean; projectRoo
     lines.push('  • Change one claim in the receipt and watch verification fail:');
     lines.push(`      sed 's/"environment": "production"/"environment": "dev"/' ${shellWord(displayPath(s.receipt))} > ${shellWord(displayPath(tampered))}`);
     lines.push(`      ${command([...bin('verify-receipt.mjs'), ...args])}`);
+    // A checkout runs `npm start`; an installed package (under node_modules) runs its own bin, and
+    // its enclave sources are named by their full path.
+    const installed = o.projectRoot.split(/[\\/]/).includes('node_modules');
+    const start = installed ? 'attested-pack sim' : 'npm start --';
+    const server = installed ? displayPath(join(o.projectRoot, 'enclave-app', 'server.ts')) : 'enclave-app/server.ts';
     lines.push('  • Change one byte of the enclave code and watch KMS refuse:');
-    lines.push('      edit a string in enclave-app/server.ts (e.g. the log event "pack.ok" → "pack.OK"), then');
-    lines.push('      npm start -- --keep-policies   # policies still name the old PCR0 → KMS_ACCESS_DENIED');
-    lines.push('      npm start                      # policies regenerated for the new measurements → ✔');
-    if (!s.services) lines.push('  • Keep the services up and pack by hand: npm start -- --keep-running');
+    lines.push(`      edit a string in ${server} (e.g. the log event "pack.ok" → "pack.OK"), then`);
+    lines.push(`      ${`${start} --keep-policies`.padEnd(30)} # policies still name the old PCR0 → KMS_ACCESS_DENIED`);
+    lines.push(`      ${(installed ? start : 'npm start').padEnd(30)} # policies regenerated for the new measurements → ✔`);
+    if (!s.services) lines.push(`  • Keep the services up and pack by hand: ${start} --keep-running`);
   }
   return lines.join('\n') + '\n';
 }

@@ -128,6 +128,23 @@ describe('attestation verify', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { code: 'ATTESTATION_CERT_EXPIRED' } });
   });
 
+  it('PCR1 (or any PCRs) without PCR0 → exit 2: the image must be pinned, as verify-receipt requires', async () => {
+    const [pcr1Only, indexed, json] = await cliAll(
+      ['verify', prodFile, '--at', prodAt, '--pcr1', prod.pcrs['1']],
+      ['verify', prodFile, '--at', prodAt, '--pcr', `1=${prod.pcrs['1']}`, '--pcr', `2=${prod.pcrs['2']}`],
+      ['verify', prodFile, '--at', prodAt, '--pcr1', prod.pcrs['1'], '--json'],
+    );
+    expect(pcr1Only.code).toBe(2);
+    expect(pcr1Only.stderr.split('\n')[0]).toBe('error [USAGE]: --pcr0 is required: PCR0 is the enclave image itself (PCR1/2/3/4/8 alone do not pin it)');
+    expect(pcr1Only.stdout).toBe('');
+    expect(indexed.code).toBe(2);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { code: 'USAGE' } });
+    // --pcr 0=… counts as PCR0.
+    const [viaIndex] = await cliAll(['verify', prodFile, '--at', prodAt, '--pcr', `0=${prod.pcrs['0']}`, '--pcr1', prod.pcrs['1']]);
+    expect(viaIndex.code).toBe(0);
+  });
+
   it('--measurements supplies PCR0/1/2; a wrong one is a PCR mismatch', async () => {
     const [ok, wrong] = await cliAll(
       ['verify', prodFile, '--at', prodAt, '--measurements', path.join(dir, 'measurements.json')],
@@ -145,7 +162,7 @@ describe('attestation verify', () => {
     const [strict, allowed, docTime, epochMs] = await cliAll(
       ['verify', debugFile, '--at', at, '--pcr0', ZERO],
       ['verify', debugFile, '--at', at, '--pcr0', ZERO, '--allow-debug'],
-      ['verify', prodFile, '--at', 'document', '--pcr', `1=${prod.pcrs['1'].toUpperCase()}`],
+      ['verify', prodFile, '--at', 'document', '--pcr', `0=${prod.pcrs['0'].toUpperCase()}`, '--pcr', `1=${prod.pcrs['1'].toUpperCase()}`],
       ['verify', prodFile, '--at', String(prod.suggested_verification_time_ms), '--max-age', '60', ...pcrFlags],
     );
     expect(strict.code).toBe(1);

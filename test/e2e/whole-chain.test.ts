@@ -134,7 +134,7 @@ describe('pack client → host proxy → enclave child → KMS simulator', () =>
     expect(report.checks[5]!.evidence).toContain('signature verifies');
 
     // --expect-key means something: leave out the signing key and check 8 fails naming it.
-    const narrow = await runBin(VERIFY_RECEIPT_BIN, verifyArgs(packed.receipt, packed.output, ['--expect-key', sim.keys.source, '--expect-key', sim.keys.wrap]));
+    const narrow = await runBin(VERIFY_RECEIPT_BIN, verifyArgs(packed.receipt, packed.output, ['--expect-key', sim.keys.source, '--expect-key', sim.keys.wrap, '--kms-public-key', kmsPublicKey]));
     expect(narrow.code).toBe(1);
     const keys = (JSON.parse(narrow.stdout) as ReportJson).checks.find((c) => c.name === 'keys')!;
     expect(keys.status).toBe('fail');
@@ -147,11 +147,13 @@ describe('pack client → host proxy → enclave child → KMS simulator', () =>
     expect(r.code).toBe(0);
     const p = JSON.parse(r.stdout) as PackJson;
     const verifyKey = Buffer.from(sim.sealedKey!.publicKey).toString('base64');
-    const v = await runBin(VERIFY_RECEIPT_BIN, verifyArgs(p.receipt, p.output, ['--verify-key', verifyKey]));
+    const expectKeys = ['--expect-key', sim.keys.source, '--expect-key', sim.keys.wrap, '--expect-key', sim.keys.seal];
+    const v = await runBin(VERIFY_RECEIPT_BIN, verifyArgs(p.receipt, p.output, ['--verify-key', verifyKey, ...expectKeys]));
     expect(v.code).toBe(0);
     const artifactCheck = (JSON.parse(v.stdout) as ReportJson).checks.find((c) => c.name === 'artifact')!;
     expect(artifactCheck.status).toBe('pass');
     expect(artifactCheck.evidence).toMatch(/Ed25519/i);
+    expect((JSON.parse(v.stdout) as ReportJson).ok).toBe(true);
   });
 });
 

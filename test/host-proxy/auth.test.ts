@@ -2,13 +2,17 @@
  * The auth matrix over HTTP (inject): static tokens and GitHub OIDC tokens verified against a
  * local JWKS. 401 = the caller is not authenticated; 403 = authenticated but not allowed.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../host-proxy/server.js';
-import { FakeEnclave, TOKEN, TOKEN_SHA256, githubClaims, oidcKit, packBody, testConfig } from './helpers.js';
+import { FakeEnclave, TOKEN, TOKEN_SHA256, githubClaims, oidcKit, packBody, repoId, testConfig } from './helpers.js';
+
+const SCOPED = 'ap_scoped_token_fedcba9876543210';
+const SCOPED_SHA256 = createHash('sha256').update(SCOPED).digest('hex');
 
 let app: FastifyInstance;
 let kit: Awaited<ReturnType<typeof oidcKit>>;
@@ -25,13 +29,25 @@ beforeAll(async () => {
     testConfig({
       limits: { rateLimit: { requestsPerMinute: 10_000, burst: 10_000 } },
       auth: {
-        tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'] }],
+        tokens: [
+          { name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'], repositories: '*' },
+          { name: 'scoped', sha256: SCOPED_SHA256, identities: ['api'], environments: ['dev'], repositories: ['org/repo'] },
+        ],
         githubOidc: {
           audience: 'attested-pack',
           jwksFile,
           allow: [
-            { repository: 'org/repo', refs: ['refs/heads/main'], identities: ['api'], environments: ['dev', 'production'] },
-            { repository: 'org/deploy', githubEnvironments: ['prod'], identities: ['*'], environments: ['production'] },
+            { repository: 'org/repo', repositoryId: repoId('org/repo'), refs: ['refs/heads/main'], identities: ['api'], environments: ['dev', 'production'] },
+            { repository: 'org/deploy', repositoryId: repoId('org/deploy'), githubEnvironments: ['prod'], identities: ['*'], environments: ['production'] },
+            {
+              repository: 'org/pinned',
+              repositoryId: repoId('org/pinned'),
+              repositoryOwnerId: repoId('org'),
+              jobWorkflowRefs: ['org/pinned/.github/workflows/pack.yml@refs/heads/main'],
+              identities: ['api'],
+              environments: ['dev'],
+            },
+            { repository: 'org/bot', repositoryId: repoId('org/bot'), eventNames: ['pull_request_target'], anyCommit: true, identities: ['api'], environments: ['dev'] },
           ],
         },
       },
@@ -84,6 +100,63 @@ describe('static bearer tokens', () => {
     const r2 = await pack(`Bearer ${TOKEN}`, packBody({ environment: 'production' }));
     expect(r2).toMatchObject({ status: 403, code: 'AUTH_FORBIDDEN' });
     expect(r2.message).toContain('environment "production"');
+  });
+});
+
+describe('static tokens name their repositories', () => {
+  it('a token limited to org/repo may not name another repository; "*" may', async () => {
+    expect(await pack(`Bearer ${SCOPED}`)).toMatchObject({ status: 200 });
+    const r = await pack(`Bearer ${SCOPED}`, packBody({ repository: 'org/other' }));
+    expect(r).toMatchObject({ status: 403, code: 'AUTH_FORBIDDEN' });
+    expect(r.message).toContain('"org/other"');
+    expect(await pack(`Bearer ${TOKEN}`, packBody({ repository: 'org/other' }))).toMatchObject({ status: 200 });
+  });
+});
+
+describe('GitHub Actions OIDC: ids, events, workflow and commit (issue 17)', () => {
+  it('403 for a repository of the allowed name but another repository_id (deleted and re-created, or transferred)', async () => {
+    const r = await pack(`Bearer ${await kit.sign(githubClaims('org/repo', { repository_id: '999' }))}`);
+    expect(r).toMatchObject({ status: 403, code: 'AUTH_FORBIDDEN' });
+    expect(r.message).toContain('repository_id "999"');
+    const none = await pack(`Bearer ${await kit.sign(githubClaims('org/repo', { repository_id: undefined }))}`);
+    expect(none).toMatchObject({ status: 403, code: 'AUTH_FORBIDDEN' });
+  });
+
+  it('403 for another repository_owner_id where the rule pins the owner; the pinned one passes', async () => {
+    const body = packBody({ repository: 'org/pinned' });
+    expect(await pack(`Bearer ${await kit.sign(githubClaims('org/pinned', { repository_owner_id: '7' }))}`, body)).toMatchObject({ status: 403, code: 'AUTH_FORBIDDEN' });
+    expect(await pack(`Bearer ${await kit.sign(githubClaims('org/pinned'))}`, body)).toMatchObject({ status: 200 });
+  });
+
+  it('a pull_request_target (or workflow_run, pull_request) run does not pack by default; a rule that lists the event lets it', async () => {
+    for (const event of ['pull_request_target', 'workflow_run', 'pull_request']) {
+      const r = await pack(`Bearer ${await kit.sign(githubClaims('org/repo', { event_name: event }))}`);
+      expect(r, event).toMatchObject({ status: 403, code: 'AUTH_FORBIDDEN' });
+      expect(r.message).toContain(`a "${event}" run of org/repo may not pack`);
+    }
+    for (const event of ['push', 'workflow_dispatch', 'schedule', 'release']) {
+      expect(await pack(`Bearer ${await kit.sign(githubClaims('org/repo', { event_name: event }))}`), event).toMatchObject({ status: 200 });
+    }
+    const bot = packBody({ repository: 'org/bot' });
+    expect(await pack(`Bearer ${await kit.sign(githubClaims('org/bot', { event_name: 'pull_request_target' }))}`, bot)).toMatchObject({ status: 200 });
+    expect(await pack(`Bearer ${await kit.sign(githubClaims('org/bot', { event_name: 'push' }))}`, bot)).toMatchObject({ status: 403, code: 'AUTH_FORBIDDEN' });
+  });
+
+  it('403 for a job_workflow_ref outside the rule\'s list', async () => {
+    const token = await kit.sign(githubClaims('org/pinned', { job_workflow_ref: 'org/pinned/.github/workflows/evil.yml@refs/heads/main' }));
+    const r = await pack(`Bearer ${token}`, packBody({ repository: 'org/pinned' }));
+    expect(r).toMatchObject({ status: 403, code: 'AUTH_FORBIDDEN' });
+    expect(r.message).toContain('evil.yml');
+  });
+
+  it("403 when the pack's commit is not the token's sha; a rule with anyCommit accepts any; a token without sha is 401", async () => {
+    const other = 'b'.repeat(40);
+    const r = await pack(`Bearer ${await kit.sign(githubClaims('org/repo', { sha: other }))}`);
+    expect(r).toMatchObject({ status: 403, code: 'AUTH_FORBIDDEN' });
+    expect(r.message).toContain(`issued for the workflow run at "${other}"`);
+    expect(await pack(`Bearer ${await kit.sign(githubClaims('org/repo', { sha: 'A'.repeat(40) }))}`)).toMatchObject({ status: 200 });
+    expect(await pack(`Bearer ${await kit.sign(githubClaims('org/bot', { event_name: 'pull_request_target', sha: other }))}`, packBody({ repository: 'org/bot' }))).toMatchObject({ status: 200 });
+    expect(await pack(`Bearer ${await kit.sign(githubClaims('org/repo', { sha: undefined }))}`)).toMatchObject({ status: 401, code: 'AUTH_INVALID_CLAIMS' });
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,8 +54,34 @@ describe('attested-pack pack (built CLI)', () => {
     expect(out).toMatchObject({ ok: true, identity: 'api', environment: 'dev', output: join(repo, '.clef/packed/api/dev.age.json'), verified: false });
     expect(JSON.parse(await readFile(out.receipt, 'utf8')).receiptVersion).toBe(1);
     expect(r.stderr).toContain('attested-pack: read clef.yaml and 2 file(s)');
+    expect(r.stderr).toContain('attested-pack: warning: the receipt was NOT verified cryptographically (no --measurements)');
     expect(r.stderr).not.toContain(TOKEN);
     git(repo, 'clean', '-qfdx');
+  });
+
+  it('exit 2 when a committed symlink would move the default output outside the checkout; --out chosen by the caller still works', async () => {
+    // The attack: the repository's author commits `.clef/packed -> ../../outside`.
+    await mkdir(join(repo, '.clef'), { recursive: true });
+    await symlink('../../outside', join(repo, '.clef', 'packed'));
+    git(repo, 'add', '.clef/packed');
+    git(repo, 'commit', '-q', '-m', 'link');
+    await mkdir(join(dir, 'outside'));
+    try {
+      const r = await run(['pack', '--proxy', proxyUrl, '--identity', 'api', '--environment', 'dev', '--repo', repo, '--json'], { ATTESTED_PACK_TOKEN: TOKEN });
+      expect(r.code, r.stderr + r.stdout).toBe(2);
+      const e = JSON.parse(r.stdout) as { error: { code: string; message: string } };
+      expect(e.error.code).toBe('OUTPUT_OUTSIDE_REPO');
+      expect(e.error.message).toContain(join(dir, 'outside'));
+      expect(await readdir(join(dir, 'outside'))).toEqual([]);
+      // An explicit --out is the CI owner's choice, wherever it points.
+      const out = join(dir, 'outside', 'chosen.json');
+      const ok = await run(['pack', '--proxy', proxyUrl, '--identity', 'api', '--environment', 'dev', '--repo', repo, '--out', out, '--json'], { ATTESTED_PACK_TOKEN: TOKEN });
+      expect(ok.code, ok.stderr + ok.stdout).toBe(0);
+      expect((await readdir(join(dir, 'outside'))).sort()).toEqual(['chosen.json', 'chosen.json.receipt.json']);
+    } finally {
+      git(repo, 'reset', '-q', '--hard', 'HEAD~1');
+      await rm(join(dir, 'outside'), { recursive: true, force: true });
+    }
   });
 
   it('exit 2 for a dirty tree, with the cause and a hint', async () => {

@@ -5,17 +5,23 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { parseProxyConfig, type ProxyConfig } from '../../host-proxy/config.js';
 import type { EnclaveCalls, EnclaveCallType, EnclaveLink } from '../../host-proxy/enclave-link.js';
 import type { PackRequest } from '../../enclave-app/protocol.js';
+import { digests } from '../../enclave-app/pack/pipeline.js';
 
 export const TOKEN = 'ap_test_token_0123456789abcdef';
 export const TOKEN_SHA256 = createHash('sha256').update(TOKEN).digest('hex');
 export const COMMIT = 'a'.repeat(40);
+
+/** A stable stand-in for GitHub's numeric repository (or owner) id of a name, as a string. */
+export function repoId(name: string): string {
+  return String(parseInt(createHash('sha256').update(name).digest('hex').slice(0, 10), 16) + 1);
+}
 
 /** A validated config with one static token allowed to pack api/dev (overrides merged in). */
 export function testConfig(overrides: Record<string, unknown> = {}, insecureLocal = false): ProxyConfig {
   const doc = {
     listen: '127.0.0.1:0',
     enclave: { url: 'unix:///tmp/unused.sock', concurrency: 1, queueSize: 1 },
-    auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'] }] },
+    auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'], repositories: '*' }] },
     log: { level: 'silent' },
     ...overrides,
   };
@@ -51,6 +57,10 @@ export function fakeReceipt(req: PackRequest): Uint8Array {
         nonce: Buffer.from(req.nonce).toString('hex'),
         requestedBy: req.requestedBy,
       },
+      inputs: [
+        { path: req.manifest.path, role: 'manifest', ...digests(req.manifest.content) },
+        ...req.files.map((f) => ({ path: f.path, role: 'sops', ...digests(f.content) })),
+      ],
       artifact: { sha256: createHash('sha256').update(fakeArtifact(req)).digest('hex') },
     },
     attestation: 'AAAA',
@@ -141,6 +151,11 @@ export function githubClaims(repository: string, extra: Record<string, unknown> 
     sub: `repo:${repository}:ref:refs/heads/main`,
     repository,
     repository_owner: repository.split('/')[0],
+    repository_id: repoId(repository),
+    repository_owner_id: repoId(repository.split('/')[0]!),
+    event_name: 'push',
+    sha: COMMIT,
+    job_workflow_ref: `${repository}/.github/workflows/pack.yml@refs/heads/main`,
     ref: 'refs/heads/main',
     actor: 'octocat',
     run_id: '1',

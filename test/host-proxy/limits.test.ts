@@ -1,4 +1,5 @@
 /** Body validation, size limit, rate limit, queue bound and error mapping, over inject(). */
+import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../host-proxy/server.js';
@@ -171,3 +172,108 @@ async function waitFor(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
   if (!cond()) throw new Error('condition not reached');
 }
+
+// ---------------------------------------------------------------------------------------------
+// Slow or many connections, on a real loopback listener (issue 17). Every wait is bounded: a
+// socket that the server does not close makes `closedWithin` resolve false, and the test fails.
+
+/** Connects to the app's port; resolves with the socket once connected. */
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  });
+}
+
+/** Resolves with what the server sent once it closed the socket, or undefined if still open after `ms`. */
+function closedWithin(s: net.Socket, ms: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let data = '';
+    s.on('data', (c: Buffer) => (data += c.toString('latin1')));
+    s.on('error', () => undefined);
+    const timer = setTimeout(() => resolve(undefined), ms);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+  });
+}
+
+describe('slow and many connections (real listener on 127.0.0.1)', () => {
+  async function listening(limits: Record<string, unknown>): Promise<number> {
+    app = await buildServer(testConfig({ limits: { rateLimit: { requestsPerMinute: 1000, burst: 1000 }, ...limits } }), { enclave: new FakeEnclave() });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    return (app.server.address() as net.AddressInfo).port;
+  }
+
+  it('closes a connection that trickles its headers past headersTimeoutSeconds (408), and one that never sends a byte', async () => {
+    const port = await listening({ headersTimeoutSeconds: 1, receiveTimeoutSeconds: 2 });
+    const slow = await connect(port);
+    const silent = await connect(port);
+    const slowClosed = closedWithin(slow, 8000);
+    const silentClosed = closedWithin(silent, 8000);
+    // One header byte every 200 ms (a slowloris), for at most 6 s.
+    const line = 'POST /v1/pack HTTP/1.1\r\nHost: x\r\nX-Slow: ';
+    let i = 0;
+    const drip = setInterval(() => {
+      if (slow.destroyed || i >= 30) return clearInterval(drip);
+      slow.write(i === 0 ? line : 'a');
+      i += 1;
+    }, 200);
+    try {
+      const answer = await slowClosed;
+      expect(answer, 'the trickling connection was still open after 8 s').toBeDefined();
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(i).toBeLessThan(30);
+      expect(await silentClosed, 'the silent connection was still open after 8 s').toBeDefined();
+    } finally {
+      clearInterval(drip);
+      slow.destroy();
+      silent.destroy();
+    }
+  }, 20_000);
+
+  it('closes a connection that sent its headers but trickles the body past receiveTimeoutSeconds (408); nothing reaches the enclave', async () => {
+    const enclave = new FakeEnclave();
+    app = await buildServer(testConfig({ limits: { headersTimeoutSeconds: 1, receiveTimeoutSeconds: 2 } }), { enclave });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const s = await connect((app.server.address() as net.AddressInfo).port);
+    const closed = closedWithin(s, 10_000);
+    s.write(`POST /v1/pack HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`);
+    let i = 0;
+    const drip = setInterval(() => {
+      if (s.destroyed || i >= 40) return clearInterval(drip);
+      s.write(' ');
+      i += 1;
+    }, 200);
+    try {
+      const answer = await closed;
+      expect(answer, 'the trickling body was still accepted after 10 s').toBeDefined();
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(i).toBeLessThan(40);
+      expect(enclave.calls).toHaveLength(0);
+    } finally {
+      clearInterval(drip);
+      s.destroy();
+    }
+  }, 20_000);
+
+  it('holds at most maxConnections sockets: the next one is closed on accept, and a slot frees when one closes', async () => {
+    const port = await listening({ maxConnections: 2, headersTimeoutSeconds: 10, receiveTimeoutSeconds: 10 });
+    const held = [await connect(port), await connect(port)];
+    try {
+      const extra = await connect(port);
+      expect(await closedWithin(extra, 3000), 'a third connection was kept open').toBe('');
+      held.pop()!.destroy();
+      // The freed slot is usable: a real request is answered (bounded attempts while the close lands).
+      let status = 0;
+      for (let attempt = 0; attempt < 5 && status !== 200; attempt++) {
+        await new Promise((r) => setTimeout(r, 100));
+        status = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
+      }
+      expect(status).toBe(200);
+    } finally {
+      for (const s of held) s.destroy();
+    }
+  }, 20_000);
+});

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { buildServer } from '../../host-proxy/server.js';
 import { EnclaveError } from '../../host-proxy/errors.js';
 import type { PackRequest } from '../../enclave-app/protocol.js';
-import { FakeEnclave, LogCapture, TOKEN, TOKEN_SHA256, githubClaims, oidcKit, packBody, testConfig } from './helpers.js';
+import { FakeEnclave, LogCapture, TOKEN, TOKEN_SHA256, githubClaims, oidcKit, packBody, repoId, testConfig } from './helpers.js';
 
 describe('logs', () => {
   it('hold no body, credential or token at trace level', async () => {
@@ -26,8 +26,8 @@ describe('logs', () => {
       testConfig({
         log: { level: 'trace' },
         auth: {
-          tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'] }],
-          githubOidc: { audience: 'attested-pack', jwksFile, allow: [{ repository: 'org/repo', identities: ['api'], environments: ['dev'] }] },
+          tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'], repositories: '*' }],
+          githubOidc: { audience: 'attested-pack', jwksFile, allow: [{ repository: 'org/repo', repositoryId: repoId('org/repo'), identities: ['api'], environments: ['dev'] }] },
         },
         credentials: { source: 'static', region: 'us-east-1', accessKeyId: 'AKIDEXAMPLE', secretAccessKey, sessionToken },
         limits: { rateLimit: { requestsPerMinute: 1000, burst: 1000 } },

@@ -14,7 +14,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../host-proxy/server.js';
 import { packEndpoint, runPackClient, type PackClientOptions } from '../../host-proxy/client/pack-client.js';
 import type { PackRequest } from '../../enclave-app/protocol.js';
-import { FakeEnclave, TOKEN, TOKEN_SHA256, fakeArtifact, githubClaims, oidcKit, testConfig } from './helpers.js';
+import { digests } from '../../enclave-app/pack/pipeline.js';
+import { FakeEnclave, TOKEN, TOKEN_SHA256, fakeArtifact, githubClaims, oidcKit, repoId, testConfig } from './helpers.js';
 import { FILES, git, makeClefRepo } from './clef-repo.js';
 
 let dir: string;
@@ -83,9 +84,11 @@ function json(res: http.ServerResponse, status: number, body: unknown, headers: 
 function goodAnswer(body: Record<string, unknown>, tweak: (receipt: { claims: Record<string, Record<string, unknown>> }) => void = () => undefined): unknown {
   const req = { identity: body.identity, environment: body.environment, commit: body.commit, repository: body.repository, nonce: body.nonce } as Record<string, unknown>;
   const artifact = Buffer.from(JSON.stringify({ version: 1, identity: body.identity }));
+  const sent = [body.manifest, ...(body.files as unknown[])] as Array<{ path: string; content: string }>;
+  const inputs = sent.map((f) => ({ path: f.path, ...digests(Buffer.from(f.content, 'base64')) }));
   const receipt = {
     receiptVersion: 1,
-    claims: { request: { ...req, requestedBy: 'ci' }, artifact: { sha256: createHash('sha256').update(artifact).digest('hex'), revision: '1-abcdef01', keyCount: 2, namespaces: ['payments', 'auth'] } },
+    claims: { request: { ...req, requestedBy: 'ci' }, inputs, artifact: { sha256: createHash('sha256').update(artifact).digest('hex'), revision: '1-abcdef01', keyCount: 2, namespaces: ['payments', 'auth'] } },
     attestation: 'AAAA',
   };
   tweak(receipt as unknown as { claims: Record<string, Record<string, unknown>> });
@@ -154,7 +157,7 @@ describe('pack client: inputs and outputs', () => {
   });
 
   it('skips scoped cells missing at HEAD (as clef pack does) and says so', async () => {
-    const url = await startProxy({ auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['*'] }] } });
+    const url = await startProxy({ auth: { tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['*'], repositories: '*' }] } });
     const progress: string[] = [];
     await runPackClient(base(url, { environment: 'production' }), { env: {}, progress: (l) => progress.push(l) });
     const sent = enclave.calls.find((c) => c.type === 'pack')?.body as PackRequest;
@@ -224,6 +227,26 @@ describe('pack client: answer checks and atomic writes', () => {
     await expect(runPackClient(base(s1.url), noSleep)).rejects.toMatchObject({ code: 'RECEIPT_MISMATCH' });
     const s2 = await scripted([(body, _req, res) => json(res, 200, goodAnswer(body, (r) => (r.claims.request.commit = 'b'.repeat(40))))]);
     await expect(runPackClient(base(s2.url), noSleep)).rejects.toMatchObject({ code: 'RECEIPT_MISMATCH' });
+  });
+
+  it('rejects a receipt whose inputs are not exactly what was sent (extra, duplicated, missing, other bytes) or that names another repository', async () => {
+    type Inputs = Array<{ path: string; sha256: string; gitBlobId: string }>;
+    const cases: Array<[string, (r: { claims: Record<string, Record<string, unknown>> }) => void, RegExp]> = [
+      ['extra', (r) => (r.claims as unknown as { inputs: Inputs }).inputs.push({ path: 'secrets/x.enc.yaml', sha256: '0'.repeat(64), gitBlobId: '0'.repeat(40) }), /"secrets\/x\.enc\.yaml" was not sent/],
+      ['duplicate', (r) => { const i = (r.claims as unknown as { inputs: Inputs }).inputs; i.push({ ...i[1]! }); }, /listed twice/],
+      ['missing', (r) => void (r.claims as unknown as { inputs: Inputs }).inputs.pop(), /was sent but is not in the receipt/],
+      ['other bytes', (r) => { const i = (r.claims as unknown as { inputs: Inputs }).inputs; i[0] = { ...i[0]!, gitBlobId: 'f'.repeat(40) }; }, /"clef\.yaml" has other contents/],
+      ['no list', (r) => void delete (r.claims as Record<string, unknown>).inputs, /no inputs list/],
+    ];
+    for (const [name, tweak, message] of cases) {
+      const s = await scripted([(body, _req, res) => json(res, 200, goodAnswer(body, tweak))]);
+      const err = await runPackClient(base(s.url), noSleep).catch((e: unknown) => e);
+      expect(err, name).toMatchObject({ code: 'RECEIPT_INPUTS_MISMATCH', category: 'rejected' });
+      expect((err as Error).message, name).toMatch(message);
+    }
+    expect(await readdir(join(repo, '.clef')).catch(() => [])).toEqual([]);
+    const s = await scripted([(body, _req, res) => json(res, 200, goodAnswer(body, (r) => (r.claims.request.repository = 'attacker/fork')))]);
+    await expect(runPackClient(base(s.url, { repository: 'org/repo' }), noSleep)).rejects.toMatchObject({ code: 'RECEIPT_MISMATCH', message: expect.stringContaining('repository') });
   });
 
   it('replaces an existing artifact atomically, leaving no temporary files', async () => {
@@ -329,8 +352,8 @@ describe('pack client: GitHub Actions OIDC', () => {
     await writeFile(jwksFile, JSON.stringify(kit.jwks));
     const url = await startProxy({
       auth: {
-        tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'] }],
-        githubOidc: { audience: 'attested-pack', jwksFile, allow: [{ repository: 'org/repo', identities: ['api'], environments: ['dev'] }] },
+        tokens: [{ name: 'ci', sha256: TOKEN_SHA256, identities: ['api'], environments: ['dev'], repositories: '*' }],
+        githubOidc: { audience: 'attested-pack', jwksFile, allow: [{ repository: 'org/repo', repositoryId: repoId('org/repo'), identities: ['api'], environments: ['dev'] }] },
       },
     });
     const seen: Array<{ auth: string | undefined; audience: string | null; apiVersion: string | null }> = [];
@@ -338,7 +361,7 @@ describe('pack client: GitHub Actions OIDC', () => {
       (_b, req, res) => {
         const u = new URL(req.url ?? '/', 'http://x');
         seen.push({ auth: req.headers.authorization, audience: u.searchParams.get('audience'), apiVersion: u.searchParams.get('api-version') });
-        void kit.sign(githubClaims('org/repo')).then((value) => json(res, 200, { value }));
+        void kit.sign(githubClaims('org/repo', { sha: head })).then((value) => json(res, 200, { value }));
       },
     ]);
     const env = { ACTIONS_ID_TOKEN_REQUEST_URL: `${tokenServer.url}/token?api-version=2.0`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runner-request-token', GITHUB_REPOSITORY: 'org/repo' };

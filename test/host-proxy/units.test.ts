@@ -9,7 +9,7 @@ import { parseRetryAfter, retryDelayMs, isRetryable, DEFAULT_RETRY_POLICY } from
 import { GithubOidcVerifier } from '../../host-proxy/auth/github-oidc.js';
 import { hashToken, StaticTokens } from '../../host-proxy/auth/static-tokens.js';
 import { httpStatusFor, HostProxyError, categoryOfStatus } from '../../host-proxy/errors.js';
-import { deferred, githubClaims, oidcKit } from './helpers.js';
+import { deferred, githubClaims, oidcKit, repoId } from './helpers.js';
 
 describe('TokenBuckets', () => {
   it('allows a burst, then one request per refill interval, per key', () => {
@@ -166,7 +166,7 @@ describe('errors', () => {
   });
 
   it('static tokens match by hash only', () => {
-    const t = new StaticTokens([{ name: 'ci', sha256: hashToken('s3cret'), identities: ['*'], environments: ['*'] }]);
+    const t = new StaticTokens([{ name: 'ci', sha256: hashToken('s3cret'), identities: ['*'], environments: ['*'], repositories: ['*'] }]);
     expect(t.lookup('s3cret')?.name).toBe('ci');
     expect(t.lookup('s3cret ')).toBeUndefined();
     expect(hashToken('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
@@ -187,7 +187,7 @@ describe('GitHub OIDC with a remote JWKS (loopback server)', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
     try {
-      const config = { issuer: 'https://token.actions.githubusercontent.com', audience: 'attested-pack', jwksUrl: url, clockToleranceSeconds: 0, allow: [{ repository: 'org/repo', identities: ['*'], environments: ['*'] }] };
+      const config = { issuer: 'https://token.actions.githubusercontent.com', audience: 'attested-pack', jwksUrl: url, clockToleranceSeconds: 0, allow: [{ repository: 'org/repo', repositoryId: repoId('org/repo'), eventNames: ['push'], anyCommit: false, identities: ['*'], environments: ['*'] }] };
       const ok = await GithubOidcVerifier.create(config);
       expect((await ok.authenticate(await kit.sign(githubClaims('org/repo')))).repository).toBe('org/repo');
       up = false;

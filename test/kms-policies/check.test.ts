@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { checkKeyPolicy, formatPolicyCheck, generateKeyPolicy, KmsPolicyError, type KeyPolicyStatement } from '../../kms-policies/index.js';
-import { ACCOUNT, ROLE_ARN, measurementsFor, oneByteOff } from './fixtures.js';
+import { ACCOUNT, ADMIN_ARN, ROLE_ARN, measurementsFor, oneByteOff } from './fixtures.js';
 
 const m = measurementsFor('image-a');
 const root = `arn:aws:iam::${ACCOUNT}:root`;
@@ -23,12 +23,13 @@ const codes = (r: ReturnType<typeof checkKeyPolicy>) => r.findings.map((f) => `$
 
 describe('checkKeyPolicy', () => {
   it('passes a generated source policy: the image decrypts and no bypass exists', () => {
-    const r = checkKeyPolicy(generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, purpose: 'source' }), m, ROLE_ARN);
+    const r = checkKeyPolicy(generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, admins: [ADMIN_ARN], purpose: 'source' }), m, ROLE_ARN, { admins: [ADMIN_ARN] });
     expect(r.ok).toBe(true);
+    expect(codes(r)).toContain('note:KEY_ADMINISTRATORS');
     expect(r.attestedDecrypt.allowed).toBe(true);
     expect(r.findings.filter((f) => f.severity !== 'note')).toEqual([]);
     expect(r.statements.find((s) => s.sid === 'EnclaveDecryptsOnlyWithAttestation')!.applies).toBe(true);
-    expect(r.statements.find((s) => s.sid === 'KeyAdministrationWithoutCryptographicUse')!.reason).toMatch(/not named|not covered/);
+    expect(r.statements.find((s) => s.sid === 'KeyAdministratorsWithoutCryptographicUse')!.reason).toMatch(/not named|not covered/);
   });
 
   it('warns about the standard "kms:*" account-root statement: IAM can grant Decrypt without attestation', () => {
@@ -60,7 +61,7 @@ describe('checkKeyPolicy', () => {
 
   it('reports a policy pinned to another image as denying the attested Decrypt', () => {
     const other = measurementsFor('image-b');
-    const r = checkKeyPolicy(generateKeyPolicy({ measurements: other, roleArn: ROLE_ARN, purpose: 'source' }), m, ROLE_ARN);
+    const r = checkKeyPolicy(generateKeyPolicy({ measurements: other, roleArn: ROLE_ARN, admins: [ADMIN_ARN], purpose: 'source' }), m, ROLE_ARN);
     expect(r.attestedDecrypt.allowed).toBe(false);
     expect(r.attestedDecrypt.decision).toBe('explicit-deny');
     expect(codes(r)).toContain('error:ATTESTED_DECRYPT_DENIED');
@@ -75,9 +76,9 @@ describe('checkKeyPolicy', () => {
   });
 
   it('notes an unconditioned Allow that explicit Denies neutralise', () => {
-    const generated = generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, purpose: 'source' });
+    const generated = generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, admins: [ADMIN_ARN], purpose: 'source' });
     const withHole = { ...generated, Statement: [...(generated.Statement as KeyPolicyStatement[]), { Sid: 'Hole', Effect: 'Allow' as const, Principal: { AWS: ROLE_ARN }, Action: 'kms:Decrypt', Resource: '*' }] };
-    const r = checkKeyPolicy(withHole, m, ROLE_ARN);
+    const r = checkKeyPolicy(withHole, m, ROLE_ARN, { admins: [ADMIN_ARN] });
     expect(codes(r)).toContain('note:BYPASS_BLOCKED_BY_DENY');
     expect(r.ok).toBe(true);
   });
@@ -95,8 +96,46 @@ describe('checkKeyPolicy', () => {
     expect(r.attestedDecrypt.allowed).toBe(false);
   });
 
+  it('flags every principal that may rewrite the policy (PutKeyPolicy) unless accepted with --admin-arn', () => {
+    const named = generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, admins: [ADMIN_ARN], purpose: 'source' });
+    const unaccepted = checkKeyPolicy(named, m, ROLE_ARN);
+    expect(unaccepted.ok).toBe(false);
+    const f = unaccepted.findings.find((x) => x.code === 'POLICY_REWRITE_ALLOWED')!;
+    expect(f).toMatchObject({ severity: 'warning', statements: [0] });
+    expect(f.message).toContain(`lets ${ADMIN_ARN} call kms:PutKeyPolicy: it can rewrite this policy and decrypt without attestation`);
+    expect(f.message).toContain(`--admin-arn ${ADMIN_ARN}`);
+
+    // Root-account delegation: any IAM principal allowed PutKeyPolicy. Flagged unless the root is named.
+    const rooted = generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, admins: 'account-root', purpose: 'source' });
+    const viaIam = checkKeyPolicy(rooted, m, ROLE_ARN, { admins: [ADMIN_ARN] });
+    expect(viaIam.ok).toBe(false);
+    expect(viaIam.findings.find((x) => x.code === 'POLICY_REWRITE_ALLOWED')!.message).toContain(
+      `the account root (any IAM principal of account ${ACCOUNT} whose IAM policy allows kms:PutKeyPolicy)`,
+    );
+    expect(checkKeyPolicy(rooted, m, ROLE_ARN, { admins: [root] }).ok).toBe(true);
+  });
+
+  it('PutKeyPolicy for anyone or for the enclave role, and ReEncryptFrom for anyone, are errors', () => {
+    const anyone = checkKeyPolicy(policy(attestedAllow, { Sid: 'Open', Effect: 'Allow', Principal: '*', Action: 'kms:PutKeyPolicy', Resource: '*' }), m, ROLE_ARN);
+    expect(codes(anyone)).toContain('error:POLICY_REWRITE_ALLOWED');
+    const enclave = checkKeyPolicy(policy(attestedAllow, { Effect: 'Allow', Principal: { AWS: ROLE_ARN }, Action: ['kms:DescribeKey', 'kms:PutKeyPolicy'], Resource: '*' }), m, ROLE_ARN, { admins: [ADMIN_ARN] });
+    expect(codes(enclave)).toContain('error:POLICY_REWRITE_ALLOWED');
+    const reencrypt = checkKeyPolicy(policy(attestedAllow, { Sid: 'Move', Effect: 'Allow', Principal: { AWS: ADMIN_ARN }, Action: 'kms:ReEncrypt*', Resource: '*' }), m, ROLE_ARN, { admins: [ADMIN_ARN] });
+    const f = reencrypt.findings.find((x) => x.code === 'REENCRYPT_WITHOUT_ATTESTATION')!;
+    expect(f).toMatchObject({ severity: 'error', statements: [1] });
+    expect(f.message).toContain('"Move"');
+    expect(reencrypt.ok).toBe(false);
+    // An accepted administrator does not make ReEncryptFrom acceptable, and a PutKeyPolicy Deny closes the path.
+    const denied = checkKeyPolicy(
+      policy(attestedAllow, { Effect: 'Allow', Principal: { AWS: root }, Action: 'kms:PutKeyPolicy', Resource: '*' }, { Effect: 'Deny', Principal: '*', Action: 'kms:PutKeyPolicy', Resource: '*' }),
+      m,
+      ROLE_ARN,
+    );
+    expect(codes(denied)).not.toContain('warning:POLICY_REWRITE_ALLOWED');
+  });
+
   it('notes PCRs the measurements cannot supply (PCR4) and assumes the pinned value', () => {
-    const p = generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, purpose: 'source', pcrs: [0, 4], instanceId: 'i-0123456789abcdef0' });
+    const p = generateKeyPolicy({ measurements: m, roleArn: ROLE_ARN, admins: [ADMIN_ARN], purpose: 'source', pcrs: [0, 4], instanceId: 'i-0123456789abcdef0' });
     const r = checkKeyPolicy(p, m, ROLE_ARN);
     expect(codes(r)).toContain('note:PCR_NOT_IN_MEASUREMENTS');
     expect(r.attestedDecrypt.allowed).toBe(true);

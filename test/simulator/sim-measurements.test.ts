@@ -20,6 +20,7 @@ import {
   startSim,
   verifyReceiptArgs,
   verifyWithCli,
+  writeSigningPublicKey,
   type SimHandle,
 } from '../../simulator/sim/index.js';
 import { repoRoot, tempDir } from '../e2e/helpers.js';
@@ -105,7 +106,7 @@ describe('one byte of the enclave bundle', () => {
   it('after the policies are regenerated for the new measurements the same enclave packs; its receipt verifies against them, not the old ones', async () => {
     await sim.applyPolicies(changed);
     const p = await packThroughProxy(sim, { clientVerifies: false });
-    const args = verifyReceiptArgs(sim, { receipt: p.receipt, artifact: p.artifact, nonce: p.nonce });
+    const args = verifyReceiptArgs(sim, { receipt: p.receipt, artifact: p.artifact, nonce: p.nonce, kmsPublicKey: await writeSigningPublicKey(sim) });
     const withChanged = args.map((a) => (a === sim.measured.measurementsPath ? changedMeasurementsPath : a));
     const good = await verifyWithCli(withChanged);
     expect(good.code).toBe(0);

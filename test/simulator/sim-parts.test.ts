@@ -273,6 +273,39 @@ describe('paths, commands and the account', () => {
     expect(formatSimAccount(summary, { colour: true, projectRoot: repoRoot })).toContain('\x1b[31m✘');
   });
 
+  it('"Try next" names npm start in a checkout and the installed bin and sources in an installed package', () => {
+    const summary: SimSummary = {
+      ok: true,
+      stateDir: '/tmp/s',
+      identity: 'api-gateway',
+      environment: 'production',
+      repository: 'example/demo-secrets',
+      artifact: '/tmp/s/out/a.json',
+      receipt: '/tmp/s/out/a.receipt.json',
+      measurements: '/tmp/s/enclave/measurements.json',
+      demoRepo: '/tmp/s/demo-repo',
+      commit: 'a'.repeat(40),
+      nsmRoot: '/tmp/s/nsm-root.pem',
+      signPublicKey: null,
+      sealedKey: null,
+      keys: null,
+      pcr0: null,
+      reused: null,
+      checks: [{ name: 'kms-simulator', title: 'KMS simulator', status: 'pass', evidence: 'http://127.0.0.1:1' }],
+      verifyReceiptArgs: ['/tmp/s/out/a.receipt.json', '--measurements', '/tmp/s/enclave/measurements.json'],
+    };
+    const checkout = formatSimAccount(summary, { colour: false, projectRoot: repoRoot });
+    expect(checkout).toContain('npm start -- --keep-policies   # policies still name the old PCR0');
+    expect(checkout).toContain('edit a string in enclave-app/server.ts');
+    const installedRoot = '/opt/prefix/lib/node_modules/attested-pack';
+    const installed = formatSimAccount(summary, { colour: false, projectRoot: installedRoot });
+    expect(installed).not.toContain('npm start');
+    expect(installed).toContain('attested-pack sim --keep-policies # policies still name the old PCR0');
+    expect(installed).toContain(`edit a string in ${installedRoot}/enclave-app/server.ts`);
+    expect(installed).toContain('pack by hand: attested-pack sim --keep-running');
+    expect(installed).toContain(`node ${installedRoot}/bin/verify-receipt.mjs`);
+  });
+
   it('verify-receipt through the launcher reports unreadable input as an error, never a report', async () => {
     const r = await verifyWithCli([join(dir, 'no-such-receipt.json'), '--measurements', join(dir, 'nope.json')]);
     expect(r.code).toBe(2);

@@ -29,6 +29,12 @@ describe('verify-receipt: the honest receipt', () => {
     expect(r.stdout).toMatch(/^VERIFIED \(8 passed, 0 failed, 0 skipped\)$/m);
   });
 
+  it('--partial with every binding given is still VERIFIED (it only allows less, never claims less)', async () => {
+    const { code, report } = await runCliJson([...f.cliArgs(), '--partial']);
+    expect(code).toBe(0);
+    expect(report).toMatchObject({ ok: true, verdict: 'verified', missing: [] });
+  });
+
   it('--json lists every check with status and evidence', async () => {
     const { code, report } = await runCliJson(f.cliArgs());
     expect(code).toBe(0);
@@ -54,45 +60,75 @@ describe('verify-receipt: the honest receipt', () => {
     expect(report.checks[6]!.details).toMatchObject({ commit: f.commit, missing: [], extra: [] });
   });
 
-  it('reports checks without their input as skipped (—), never passed', async () => {
-    const { code, report } = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements]);
+  it('without source, artifact and signer bindings: exit 2 naming each missing flag, no verdict', async () => {
+    const r = await runCli([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^error \[USAGE\]: not enough to verify this receipt: missing --repo DIR \(or --commit SHA\).*; --artifact FILE.*; --verify-key SPKI or --kms-public-key FILE.*; --expect-key \(or --repo\)/);
+    expect(r.stderr).toMatch(/^hint: .*--partial/m);
+    // One binding missing is enough to refuse, and it is the one named.
+    const noSigner = await runCli([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--artifact', f.paths.artifact, '--repo', f.repoDir, '--expect-key', SOURCE_KEY, '--expect-key', WRAP_KEY, '--expect-key', SEAL_KEY]);
+    expect(noSigner.code).toBe(2);
+    expect(noSigner.stderr).toContain('missing --verify-key SPKI or --kms-public-key FILE');
+    expect(noSigner.stderr).not.toContain('--artifact FILE');
+  });
+
+  it('--partial reports checks without their input as skipped (—), never passed, and the verdict is PARTIAL', async () => {
+    const { code, report } = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--partial']);
     expect(code).toBe(0);
+    expect(report).toMatchObject({ ok: false, verdict: 'partial' });
+    expect(report.missing.join(' ')).toMatch(/--repo.*--artifact.*--verify-key/);
     expect(report.checks.map((c) => c.status)).toEqual(['pass', 'pass', 'pass', 'pass', 'skipped', 'skipped', 'skipped', 'skipped']);
     expect(report.counts).toEqual({ pass: 4, fail: 0, skipped: 4 });
-    const human = await runCli([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements]);
+    const human = await runCli([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--partial']);
     expect(human.stdout).toMatch(/^— 6 artifact +no --artifact given$/m);
-    expect(human.stdout).toContain('skipped checks were not verified');
+    expect(human.stdout).toMatch(/^PARTIAL \(4 passed, 0 failed, 4 skipped; not bound, so not verified: --repo/m);
+    expect(human.stdout).not.toMatch(/^VERIFIED/m);
   });
 
-  it('skips the signature part of check 6 without a verify key, and says so', async () => {
-    const { report } = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--artifact', f.paths.artifact]);
+  it('--artifact without a key: check 6 is skipped (—), not ✔, and says the signature is not checked', async () => {
+    const args = [f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--artifact', f.paths.artifact];
+    expect((await runCli(args)).code).toBe(2);
+    const { report } = await runCliJson([...args, '--partial']);
     const six = report.checks[5]!;
-    expect(six.status).toBe('pass');
-    expect(six.evidence).toContain('signature not checked');
+    expect(six.status).toBe('skipped');
+    expect(six.evidence).toContain('the signature is not checked');
     expect(six.details).toMatchObject({ signature: 'skipped' });
+    const human = await runCli([...args, '--partial']);
+    expect(human.stdout).toMatch(/^— 6 artifact +sha256 .* = claim; ciphertextHash holds; but the signature is not checked/m);
+    expect(human.stdout).not.toMatch(/^✔ 6/m);
   });
 
-  it('uses the KMS ARNs clef.yaml names when no --expect-key is given', async () => {
-    const { report } = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--repo', f.repoDir]);
+  it('uses the KMS ARNs clef.yaml names when no --expect-key is given; the seal key it does not name keeps check 8 from passing', async () => {
+    const { report } = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--repo', f.repoDir, '--partial']);
     const eight = report.checks[7]!;
-    expect(eight.status).toBe('pass');
-    expect(eight.evidence).toContain('clef.yaml');
+    expect(eight.status).toBe('skipped');
+    expect(eight.evidence).toContain('are the ones clef.yaml names');
+    expect(eight.evidence).toContain(`seal ${SEAL_KEY} not named by clef.yaml, not checked (pass --expect-key)`);
     expect(eight.details).toMatchObject({ unchecked: [`seal ${SEAL_KEY}`] });
+    // Without --partial, every other binding given: exit 2 naming the seal key.
+    const strict = await runCli([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--repo', f.repoDir, '--artifact', f.paths.artifact, '--verify-key', f.verifyKey]);
+    expect(strict.code).toBe(2);
+    expect(strict.stderr).toContain(`missing --expect-key for the seal key ${SEAL_KEY}`);
   });
 
   it('accepts PCR flags and a key policy as the expected measurements', async () => {
-    const flags = await runCli([f.paths.receipt, '--root', f.paths.root, '--pcr0', f.pcrs[0].toUpperCase(), '--pcr1', f.pcrs[1], '--pcr2', f.pcrs[2]]);
+    const flags = await runCli([f.paths.receipt, '--root', f.paths.root, '--pcr0', f.pcrs[0].toUpperCase(), '--pcr1', f.pcrs[1], '--pcr2', f.pcrs[2], '--partial']);
     expect(flags.code).toBe(0);
     expect(flags.stdout).toContain('equal --pcr flags');
     const policy = join(f.dir, 'policy-ok.json');
     await writeFile(policy, JSON.stringify(keyPolicy(f.pcrs[0], f.pcrs[1], f.pcrs[2])));
-    const viaPolicy = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--policy', policy]);
+    const viaPolicy = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--policy', policy, '--partial']);
     expect(viaPolicy.code).toBe(0);
     expect(viaPolicy.report.checks[1]!.evidence).toContain(`key policy ${policy}`);
     // `aws kms get-key-policy` output wraps the document in a string.
     const wrapped = join(f.dir, 'policy-wrapped.json');
     await writeFile(wrapped, JSON.stringify({ Policy: JSON.stringify(keyPolicy(f.pcrs[0], f.pcrs[1], f.pcrs[2])), PolicyName: 'default' }));
-    expect((await runCli([f.paths.receipt, '--root', f.paths.root, '--policy', wrapped])).code).toBe(0);
+    expect((await runCli([f.paths.receipt, '--root', f.paths.root, '--policy', wrapped, '--partial'])).code).toBe(0);
+    // Strict, with every binding: VERIFIED against the policy.
+    const strict = await runCli(f.cliArgs(undefined, []).map((a) => (a === f.paths.measurements ? policy : a)).map((a) => (a === '--measurements' ? '--policy' : a)));
+    expect(strict.code).toBe(0);
+    expect(strict.stdout).toMatch(/^VERIFIED \(8 passed/m);
   });
 
   it('accepts the verify key as a file (DER, PEM, base64, get-public-key JSON)', async () => {
@@ -107,7 +143,7 @@ describe('verify-receipt: the honest receipt', () => {
     for (const [name, content] of variants) {
       const p = join(f.dir, name);
       await writeFile(p, content);
-      const { code, report } = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--artifact', f.paths.artifact, '--kms-public-key', p]);
+      const { code, report } = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--artifact', f.paths.artifact, '--kms-public-key', p, '--partial']);
       expect([name, code]).toEqual([name, 0]);
       expect(report.checks[5]!.evidence).toContain(`--kms-public-key ${p}`);
     }
@@ -126,10 +162,15 @@ describe('verify-receipt: the honest receipt', () => {
     const wrong = await runCliJson(f.cliArgs(undefined, ['--commit', 'deadbeef']));
     expect(wrong.code).toBe(1);
     expect(statusOf(wrong.report, 7)).toBe('fail');
-    const noRepo = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--commit', 'deadbeef']);
+    const noRepo = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--commit', 'deadbeef', '--partial']);
     expect(statusOf(noRepo.report, 7)).toBe('fail');
-    const okNoRepo = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--commit', f.commit]);
-    expect(statusOf(okNoRepo.report, 7)).toBe('skipped');
+    // --commit binds the source without a checkout: commit and manifest path are compared, the blobs are not.
+    const commitOnly = [f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--commit', f.commit, '--artifact', f.paths.artifact, '--verify-key', f.verifyKey, '--expect-key', SOURCE_KEY, '--expect-key', WRAP_KEY, '--expect-key', SEAL_KEY];
+    const okNoRepo = await runCliJson(commitOnly);
+    expect(okNoRepo.code).toBe(0);
+    expect(okNoRepo.report.verdict).toBe('verified');
+    expect(okNoRepo.report.checks[6]).toMatchObject({ status: 'pass' });
+    expect(okNoRepo.report.checks[6]!.evidence).toContain('equals --commit and the manifest is clef.yaml; input blobs not compared (no --repo given)');
   });
 });
 
@@ -142,7 +183,7 @@ describe('verify-receipt: exit 1 when a check fails', () => {
   });
 
   it('fails check 8 for a key that is not expected', async () => {
-    const { code, report } = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--expect-key', SOURCE_KEY, '--expect-key', WRAP_KEY]);
+    const { code, report } = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--expect-key', SOURCE_KEY, '--expect-key', WRAP_KEY, '--partial']);
     expect(code).toBe(1);
     expect(report.checks[7]).toMatchObject({ status: 'fail', code: 'KEY_NOT_EXPECTED' });
     expect(report.checks[7]!.evidence).toContain(SEAL_KEY);
@@ -150,18 +191,18 @@ describe('verify-receipt: exit 1 when a check fails', () => {
 
   it('fails check 6 for a different verify key or an altered artifact', async () => {
     const other = 'MCowBQYDK2VwAyEAIVL40Zt5HSRFMkLhXy6rbLfP+ntqXtMAl5YOBpiB2xI=';
-    const wrongKey = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--artifact', f.paths.artifact, '--verify-key', other]);
+    const wrongKey = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--artifact', f.paths.artifact, '--verify-key', other, '--partial']);
     expect(wrongKey.code).toBe(1);
     expect(wrongKey.report.checks[5]).toMatchObject({ status: 'fail', code: 'CLEF_SIGNATURE_INVALID' });
     const altered = join(f.dir, 'altered.json');
     await writeFile(altered, Buffer.concat([Buffer.from(f.artifact.bytes), Buffer.from('\n')]));
-    const r = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--artifact', altered]);
+    const r = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--artifact', altered, '--partial']);
     expect(r.code).toBe(1);
     expect(r.report.checks[5]!.evidence).toContain('the receipt claims');
   });
 
   it('fails check 1 under the AWS root (a simulated receipt is not an AWS one)', async () => {
-    const { code, report } = await runCliJson([f.paths.receipt, '--measurements', f.paths.measurements]);
+    const { code, report } = await runCliJson([f.paths.receipt, '--measurements', f.paths.measurements, '--partial']);
     expect(code).toBe(1);
     expect(report.checks[0]).toMatchObject({ status: 'fail', code: 'ATTESTATION_UNTRUSTED_ROOT' });
     // Nothing from an unverified document is reported as a pass.
@@ -173,7 +214,7 @@ describe('verify-receipt: exit 1 when a check fails', () => {
     const debug = await f.attestClaims(claims, { pcrs: {} });
     const p = await f.writeReceipt(debug);
     const zeros = '0'.repeat(96);
-    const args = [p, '--root', f.paths.root, '--pcr0', zeros, '--pcr1', zeros, '--pcr2', zeros];
+    const args = [p, '--root', f.paths.root, '--pcr0', zeros, '--pcr1', zeros, '--pcr2', zeros, '--partial'];
     const refused = await runCliJson(args);
     expect(refused.code).toBe(1);
     expect(refused.report.checks[2]).toMatchObject({ status: 'fail', code: 'ATTESTATION_DEBUG_MODE' });
@@ -234,7 +275,10 @@ describe('verify-receipt: exit 2 for usage and unreadable input', () => {
     ['a bad --verify-key', (x: PackFixture) => [x.paths.receipt, '--measurements', x.paths.measurements, '--artifact', x.paths.artifact, '--verify-key', 'AAAA'], 'CLEF_VERIFY_KEY_INVALID'],
     ['a verify key without --artifact', (x: PackFixture) => [x.paths.receipt, '--measurements', x.paths.measurements, '--verify-key', x.verifyKey], 'USAGE'],
     ['a --root that is not a certificate', (x: PackFixture) => [x.paths.receipt, '--measurements', x.paths.measurements, '--root', x.paths.measurements], 'ATTESTATION_BAD_TRUSTED_ROOT'],
-    ['a --repo that is not a repository', (x: PackFixture) => [x.paths.receipt, '--measurements', x.paths.measurements, '--repo', x.dir], 'VERIFY_REPO_INVALID'],
+    ['a --repo that is not a repository', (x: PackFixture) => [x.paths.receipt, '--measurements', x.paths.measurements, '--repo', x.dir, '--partial'], 'VERIFY_REPO_INVALID'],
+    ['a bad --manifest', (x: PackFixture) => [...x.cliArgs(), '--manifest', '../clef.yaml'], 'USAGE'],
+    ['a bad --parent-role-arn', (x: PackFixture) => [...x.cliArgs(), '--parent-role-arn', 'arn:aws:sts::111111111111:assumed-role/parent/i-0'], 'USAGE'],
+    ['--pcr3 without an image source', (x: PackFixture) => [x.paths.receipt, '--pcr3', 'ab'.repeat(48)], 'VERIFY_NO_EXPECTED_MEASUREMENTS'],
   ])('%s → exit 2', async (_what, args, code) => {
     const r = await runCli(args(f));
     expect(r.code).toBe(2);
@@ -246,7 +290,7 @@ describe('verify-receipt: exit 2 for usage and unreadable input', () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Usage: verify-receipt');
-    expect(r.stdout).toContain('Exit codes: 0 verified, 1 a check failed, 2');
+    expect(r.stdout).toContain('Exit codes: 0 verified (or PARTIAL with --partial: nothing failed, some bindings not given), 1 a check failed');
   });
 });
 
@@ -282,7 +326,7 @@ describe('verify-receipt: a receipt around a genuine AWS document', () => {
     const v = awsVectorReceipt();
     const p = await f.writeReceipt(v.receipt, 'aws-receipt.json');
     const pcrFlags = [0, 1, 2, 8].flatMap((i) => [`--pcr${i}`, v.pcrs[i]!]);
-    const { code, report } = await runCliJson([p, ...pcrFlags]);
+    const { code, report } = await runCliJson([p, ...pcrFlags, '--partial']);
     expect(code).toBe(1);
     const byId = (id: number): VerificationReport['checks'][number] => report.checks.find((c) => c.id === id)!;
     expect(byId(1).status).toBe('pass');
@@ -309,6 +353,9 @@ describe('verify-receipt: old receipts', () => {
   it('verify years after the leaf expired (chain at document time)', async () => {
     const { code, report } = await runCliJson(old.cliArgs());
     expect(code).toBe(0);
+    // The strict invocation: a v1 receipt names its manifest in inputs[role=manifest]; the default clef.yaml matches.
+    expect(report).toMatchObject({ verdict: 'verified', missing: [] });
+    expect(report.checks[6]!.evidence).toContain('clef.yaml scopes');
     expect(report.receipt.documentTime).toBe('2020-02-03T04:05:06.000Z');
     expect(report.checks[0]!.evidence).toContain('valid at document time 2020-02-03T04:05:06.000Z');
     expect(report.receipt.ageMs!).toBeGreaterThan(365 * 24 * 3_600_000);

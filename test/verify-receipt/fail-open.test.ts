@@ -75,6 +75,7 @@ describe('verify-receipt check 8 counts age recipients with --expect-key', () =>
       SOURCE_KEY,
       '--expect-key',
       SEAL_KEY,
+      '--partial',
     ]);
     expect(code).toBe(1);
     expect(statusOf(report, 8)).toBe('fail');

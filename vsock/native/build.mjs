@@ -2,20 +2,29 @@
 //
 // The addon is optional: where it cannot be built (no Linux, no C compiler, no make/python3,
 // no node-gyp, a compile error) this script prints ONE line saying so and exits 0, so the rest of
-// attested-pack installs and works; asking for vsock:// later reports VSOCK_UNAVAILABLE.
+// attested-pack installs and works; asking for vsock:// later reports VSOCK_UNAVAILABLE with that
+// same reason (kept in build/NOT_BUILT: npm hides the output of install scripts).
 // Set ATTESTED_PACK_SKIP_NATIVE=1 to skip the build on purpose.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const output = join(here, 'build', 'Release', 'attested_pack_vsock.node');
+/** Why the addon is missing, for vsock/addon.ts to repeat when vsock:// is asked for. */
+const notBuilt = join(here, 'build', 'NOT_BUILT');
 const unavailable = 'vsock:// transports and /dev/nsm will report VSOCK_UNAVAILABLE / NSM_UNAVAILABLE';
 
 function skip(reason) {
   console.log(`attested-pack: vsock addon not built (${reason}); ${unavailable}.`);
+  try {
+    mkdirSync(dirname(notBuilt), { recursive: true });
+    writeFileSync(notBuilt, `${reason}\n`);
+  } catch {
+    // the note is a courtesy; never fail the install over it
+  }
   process.exit(0);
 }
 
@@ -61,6 +70,7 @@ if (!has('python3') && !has('python')) skip('python3 (needed by node-gyp) not fo
 const nodeGyp = findNodeGyp();
 if (nodeGyp === undefined) skip('node-gyp not found (it ships with npm)');
 
+rmSync(notBuilt, { force: true });
 const [command, ...prefixArgs] = nodeGyp;
 const result = spawnSync(command, [...prefixArgs, 'rebuild', ...nodedirArgs()], {
   cwd: here,
@@ -76,6 +86,6 @@ if (result.error !== undefined || result.status !== 0 || !existsSync(output)) {
   } catch {
     // the log is a courtesy; never fail the install over it
   }
-  skip(`node-gyp failed, see vsock/native/build/build.log`);
+  skip(`node-gyp failed, see ${log}`);
 }
 console.log('attested-pack: vsock addon built (vsock/native/build/Release/attested_pack_vsock.node).');

@@ -251,7 +251,7 @@ describe('pack pipeline against the KMS simulator and the simulated NSM', () => 
         new PutKeyPolicyCommand({
           KeyId: world.keys.seal,
           PolicyName: 'default',
-          Policy: policyFor('seal', { measurements: other, enclaveRoleArn: DEMO_ENCLAVE_ROLE_ARN, runtimeRoleArns: [DEMO_RUNTIME_ROLE_ARN], encryptorArns: [ADMIN.principalArn] }),
+          Policy: policyFor('seal', { measurements: other, enclaveRoleArn: DEMO_ENCLAVE_ROLE_ARN, runtimeRoleArns: [DEMO_RUNTIME_ROLE_ARN], encryptorArns: [ADMIN.principalArn], adminArns: [ADMIN.principalArn] }),
         }),
       );
       const err = await unsealSigningKey(sealed, p.kms, {

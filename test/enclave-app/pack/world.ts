@@ -69,6 +69,7 @@ export async function createWorld(): Promise<World> {
     enclaveRoleArn: DEMO_ENCLAVE_ROLE_ARN,
     runtimeRoleArns: [DEMO_RUNTIME_ROLE_ARN],
     encryptorArns: [ADMIN.principalArn],
+    adminArns: [ADMIN.principalArn],
   });
   const ageIdentity = await generateIdentity();
   const repo = await ensureDemoRepo({

@@ -58,7 +58,7 @@ export async function startChain(o: { concurrency?: number; queueSize?: number; 
       {
         listen: `127.0.0.1:${port}`,
         enclave: { url: `unix://${simPaths(stateDir).enclaveSocket}`, concurrency: o.concurrency ?? 4, queueSize: o.queueSize ?? 64, packTimeoutSeconds: 60 },
-        auth: { tokens: [{ name: 'load', sha256: hashToken(token), identities: ['*'], environments: ['*'] }] },
+        auth: { tokens: [{ name: 'load', sha256: hashToken(token), identities: ['*'], environments: ['*'], repositories: '*' }] },
         limits: { rateLimit: { requestsPerMinute: 1_000_000, burst: 1_000_000 }, ...(o.requestTimeoutSeconds ? { requestTimeoutSeconds: o.requestTimeoutSeconds } : {}) },
         credentials: { source: 'static', region: sim.enclaveCredentials.region, accessKeyId: sim.enclaveCredentials.accessKeyId, secretAccessKey: sim.enclaveCredentials.secretAccessKey },
         log: { level: o.logLevel ?? 'silent' },

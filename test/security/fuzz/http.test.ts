@@ -40,7 +40,7 @@ beforeAll(async () => {
     {
       listen: '127.0.0.1:0',
       enclave: { url: 'unix:///tmp/unused-security-fuzz.sock', concurrency: 4, queueSize: 64 },
-      auth: { tokens: [{ name: 'ci', sha256: createHash('sha256').update(TOKEN).digest('hex'), identities: ['api-gateway'], environments: ['dev', 'production'] }] },
+      auth: { tokens: [{ name: 'ci', sha256: createHash('sha256').update(TOKEN).digest('hex'), identities: ['api-gateway'], environments: ['dev', 'production'], repositories: '*' }] },
       limits: { rateLimit: { requestsPerMinute: 1_000_000, burst: 1_000_000 }, bodyLimitBytes: 64 * 1024 },
       log: { level: 'silent' },
     },

@@ -206,7 +206,7 @@ describe('a generated policy in the simulator', () => {
     await admin.send(
       new PutKeyPolicyCommand({
         KeyId: generatedKey,
-        Policy: JSON.stringify(generateKeyPolicy({ measurements: measurementsOf('image-a'), roleArn: ENCLAVE_ROLE, purpose: 'source' })),
+        Policy: JSON.stringify(generateKeyPolicy({ measurements: measurementsOf('image-a'), roleArn: ENCLAVE_ROLE, admins: 'account-root', purpose: 'source' })),
       }),
     );
     const ok = await outcome(async () => enclave.send(new DecryptCommand({ CiphertextBlob: blob, Recipient: recipientOf(await doc()) })));

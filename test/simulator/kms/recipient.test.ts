@@ -58,7 +58,7 @@ beforeAll(async () => {
   await writeFile(path.join(work, 'recipient.pem'), recipient.privateKey.export({ format: 'pem', type: 'pkcs8' }));
   // A source key with the generated least-privilege policy for image-a.
   sourceKey = (await admin.send(new CreateKeyCommand({ Description: 'source' }))).KeyMetadata!.Arn!;
-  const policy = generateKeyPolicy({ measurements: measurementsOf('image-a'), roleArn: ENCLAVE_ROLE, purpose: 'source' });
+  const policy = generateKeyPolicy({ measurements: measurementsOf('image-a'), roleArn: ENCLAVE_ROLE, admins: 'account-root', purpose: 'source' });
   await admin.send(new PutKeyPolicyCommand({ KeyId: sourceKey, Policy: JSON.stringify(policy) }));
   // A key on which the enclave may also generate data keys and key pairs, attested.
   genKey = (await admin.send(new CreateKeyCommand({ Description: 'generate' }))).KeyMetadata!.Arn!;

@@ -183,7 +183,7 @@ describe('100 parallel requests', () => {
       const key = (await admin.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
       const blob = (await admin.send(new EncryptCommand({ KeyId: key, Plaintext: Buffer.from('only for image-a') }))).CiphertextBlob!;
       const { PutKeyPolicyCommand } = await import('@aws-sdk/client-kms');
-      await admin.send(new PutKeyPolicyCommand({ KeyId: key, Policy: JSON.stringify(generateKeyPolicy({ measurements: measurementsOf('image-a'), roleArn: ENCLAVE_ROLE, purpose: 'source' })) }));
+      await admin.send(new PutKeyPolicyCommand({ KeyId: key, Policy: JSON.stringify(generateKeyPolicy({ measurements: measurementsOf('image-a'), roleArn: ENCLAVE_ROLE, admins: 'account-root', purpose: 'source' })) }));
       const recipient = newRecipientKey();
       const good = imagePcrs('image-a');
       const bad = { ...good, 0: oneByteOff(good[0]) };
