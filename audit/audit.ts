@@ -213,7 +213,8 @@ export async function auditReceipt(o: AuditOptions): Promise<AuditReport> {
       throw new AuditError('AUDIT_SOURCE_INVALID', `verify-receipt could not run: [${parsed.error.code}] ${parsed.error.message}`, { ...(parsed.error.hint ? { hint: parsed.error.hint } : {}) });
     }
     report.verify = parsed;
-    report.ok = code === 0 && parsed.ok;
+    // verify-receipt's own verdict decides (0: verified, or partial when the caller passed --partial).
+    report.ok = code === 0;
     return report;
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -225,6 +226,11 @@ export function mismatchLines(r: AuditReport): string[] {
   return (['PCR0', 'PCR1', 'PCR2'] as const)
     .filter((k) => !r.pcrs[k].match)
     .map((k) => `${k} differs (${PCR_MEANING[k]}): the receipt's enclave reported ${r.pcrs[k].receipt}, ${r.source.commit} rebuilds to ${r.pcrs[k].rebuilt}`);
+}
+
+/** verify-receipt's verdict (older reports carry only `ok`). */
+function verdictOf(v: VerificationReport): string {
+  return (v as { verdict?: string }).verdict ?? (v.ok ? 'verified' : 'failed');
 }
 
 /** The report for people. */
@@ -242,9 +248,18 @@ export function formatAuditReport(r: AuditReport): string {
     lines.push('', 'NOT REPRODUCED:', ...bad.map((l) => `  ${l}`), '  (verify-receipt not run: the rebuilt measurements are not the receipt\'s image)');
   } else if (r.verify) {
     const c = r.verify.counts;
-    lines.push(`  ${mark(r.verify.ok)} verify-receipt with the rebuilt measurements: ${c.pass} passed, ${c.fail} failed, ${c.skipped} skipped`);
+    const verdict = verdictOf(r.verify);
+    lines.push(`  ${mark(r.ok)} verify-receipt with the rebuilt measurements: ${verdict.toUpperCase()} (${c.pass} passed, ${c.fail} failed, ${c.skipped} skipped)`);
     for (const check of r.verify.checks) if (check.status !== 'pass') lines.push(`      ${check.status === 'fail' ? '✘' : '—'} ${check.name}: ${check.evidence}`);
-    lines.push('', r.ok ? `REPRODUCED: ${r.source.commit} rebuilds the receipt's enclave image (${r.kind}${r.kind === 'simulation' ? ', NOT BOOTABLE' : ''}), and the receipt verifies against it.` : 'FAILED: the PCRs were reproduced but verify-receipt rejected the receipt.');
+    const image = `${r.source.commit} rebuilds the receipt's enclave image (${r.kind}${r.kind === 'simulation' ? ', NOT BOOTABLE' : ''})`;
+    lines.push(
+      '',
+      !r.ok
+        ? `FAILED: the PCRs were reproduced (${image}) but verify-receipt rejected the receipt.`
+        : verdict === 'verified'
+          ? `REPRODUCED: ${image}, and the receipt verifies against it.`
+          : `REPRODUCED: ${image}; verify-receipt is ${verdict.toUpperCase()}: not everything the receipt claims was bound (see above).`,
+    );
   }
   return lines.join('\n') + '\n';
 }
