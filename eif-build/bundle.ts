@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { writeFileAtomic } from '../common/fs.js';
@@ -140,12 +140,25 @@ export async function bundleEnclave(options: BundleOptions): Promise<BundleResul
   return { bundlePath: options.outFile, metafilePath, sha256: createHash('sha256').update(code).digest('hex'), metafile, ...(source === undefined ? {} : { source }) };
 }
 
-/** The git revision of `root` when it is the top level of a checkout (not a folder inside another project's repository). */
+/** Where `npm run build` records the checkout's revision, for installed packages (which have no .git). */
+export const SOURCE_REVISION_FILE = 'dist/source-revision.txt';
+
+/**
+ * The git revision of `root` when it is the top level of a checkout (not a folder inside another
+ * project's repository); otherwise what the build recorded in dist/source-revision.txt (an
+ * installed package), if anything.
+ */
 function stampOf(root: string): string | undefined {
   const r = sourceRevision(root);
-  if (r === undefined) return undefined;
-  const top = spawnSync('git', ['-C', root, 'rev-parse', '--show-toplevel'], { encoding: 'utf8' }).stdout?.trim();
-  return top !== undefined && realpathSync(top) === realpathSync(root) ? formatSourceRevision(r) : undefined;
+  const top = r === undefined ? undefined : spawnSync('git', ['-C', root, 'rev-parse', '--show-toplevel'], { encoding: 'utf8' }).stdout?.trim();
+  if (r !== undefined && top !== undefined && realpathSync(top) === realpathSync(root)) return formatSourceRevision(r);
+  if (r !== undefined) return undefined;
+  try {
+    const recorded = readFileSync(join(root, SOURCE_REVISION_FILE), 'utf8').trim();
+    return parseSourceRevision(recorded) === undefined ? undefined : recorded;
+  } catch {
+    return undefined;
+  }
 }
 
 /** SHA-256 of an existing bundle file (for buildInputs when the bundle was made earlier). */
