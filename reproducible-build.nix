@@ -1,127 +1,117 @@
-# reproducible-build.nix — the attested-pack enclave image, built from pinned inputs only.
+# reproducible-build.nix — the attested-pack enclave image from the same pinned inputs as
+# `attested-pack eif build --locked`: everything it fetches is read from eif-build/image.lock.json.
 #
-#   nix-build reproducible-build.nix                       # x86_64 → ./result/{enclave.eif,measurements.json}
-#   nix-build reproducible-build.nix --argstr arch aarch64 # on an aarch64 builder
+#   nix-build reproducible-build.nix --argstr commit "$(git rev-parse HEAD)"      # → ./result/{enclave.eif,measurements.json}
+#   nix-build reproducible-build.nix --argstr commit "$(git rev-parse HEAD)" \
+#     --arg serveArgs '[ "serve" "--kms-region" "us-east-1" "--wrap-key" "arn:aws:kms:…" ]'   # the image's /cmd arguments
 #
-# Needs a networked machine with Nix (it downloads nixpkgs, the npm packages of package-lock.json
-# and the AWS boot blobs; every download is pinned by a hash, and a mismatch fails the build).
-# Then compare ./result/measurements.json with the one CI or your colleague got: PCR0/1/2 must be
-# identical. The steps are the same `attested-pack eif …` commands anyone can run by hand.
+# Build from a clean checkout: the commit is stamped into the bundle (PCR2), so it must be the one
+# the tree holds. Then compare ./result/measurements.json with `attested-pack eif build --locked`
+# on any machine, or with a receipt (`attested-pack audit`): PCR0/1/2 must be identical, because the
+# inputs are the same bytes and the same CLI checks them against the same lock:
+#   - the Node runtime: the npm registry tarball of lock.runtime (fetched by its npm integrity);
+#   - its shared libraries: the Debian .debs of lock.libraries (by SHA-256), unpacked → --lib-root;
+#   - the vsock addon's compiler: the 48 Debian .debs of lock.addon.toolchain (by SHA-256), unpacked
+#     into a root and run with proot, so the addon is compiled by exactly the locked gcc/binutils;
+#   - nitro-cli's boot blobs: aws/aws-nitro-enclaves-cli at cliRev, each blob checked against the
+#     lock's git blob id;
+#   - the npm dependencies: importNpmLock (every package of package-lock.json by its integrity).
+# Debian mirrors drop superseded versions: when deb.debian.org no longer has a file, the same file
+# (same SHA-256) is on snapshot.debian.org — add its URL to `debUrls` below; the hash stays.
 #
-# Pins:
-#   - nixpkgs: a nixos-unstable commit (2025-06) as a tarball with its sha256 (Nix verifies it).
-#   - npm dependencies: importNpmLock fetches every package of package-lock.json by its
-#     `integrity` hash — no separate npmDepsHash to keep in sync.
-#   - AWS boot blobs (kernel, cmdline, init, nsm.ko): aws/aws-nitro-enclaves-cli at commit
-#     2950b3699d81ad304df2458915688a552734833d ("Prepare release 1.5.0"), fetched by that commit
-#     hash with builtins.fetchGit, and each blob checked against its git blob id (the ids listed
-#     in shared/vectors/eif/README.md) before use. fetchGit clones the history once (it is cached
-#     in ~/.cache/nix); to avoid that, replace `cliSource` by one `fetchurl` per blob from
-#     https://raw.githubusercontent.com/aws/aws-nitro-enclaves-cli/<commit>/blobs/<arch>/<file>
-#     with the sha256 printed by `nix-prefetch-url <url>` — the git blob id checks stay.
-{ arch ? "x86_64" }:
+# Needs the network (nixpkgs, npm, Debian, GitHub). Without it, `inputsOnly = true` evaluates the
+# list of pinned inputs (no fetch), which the test suite compares with the lock.
+{ arch ? "x86_64", commit ? null, serveArgs ? [ ], inputsOnly ? false }:
 let
-  nixpkgs = builtins.fetchTarball {
-    url = "https://github.com/NixOS/nixpkgs/archive/992f916556fcfaa94451ebc7fc6e396134bbf5b1.tar.gz";
-    sha256 = "0wbqb6sy58q3mnrmx67ffdx8rq10jg4cvh4jx3rrbr1pqzpzsgxc";
-  };
-  pkgs = import nixpkgs { config = { }; overlays = [ ]; };
-  lib = pkgs.lib;
-
-  # The Node runtime that goes into the image (with its shared-library closure).
-  nodejs = pkgs.nodejs_20;
+  lock = builtins.fromJSON (builtins.readFile ./eif-build/image.lock.json);
 
   cliRev = "2950b3699d81ad304df2458915688a552734833d";
-  cliSource = builtins.fetchGit {
-    url = "https://github.com/aws/aws-nitro-enclaves-cli";
-    rev = cliRev;
-  };
-
   kernelName = if arch == "aarch64" then "Image" else "bzImage";
+  blobIds = builtins.mapAttrs (_: f: f.gitBlobId) lock.bootBlobs.nitroCli.files;
 
-  # git blob ids (`git hash-object`) of the blobs at cliRev — shared/vectors/eif/vectors.json.
-  blobIds = {
-    x86_64 = {
-      bzImage = "1b7b48cfb6eab842005d3f80a46d0225a27f9fc2";
-      init = "122b5d1514316b1b553fb486445fe1482a48b8c8";
-      "nsm.ko" = "24cbfe5dd041b75d731bd3feda9748b75883be7f";
-      cmdline = "b3b51ddf3555e116d0bb2b5d9354c93036868ab1";
-    };
-    aarch64 = {
-      Image = "5503018854dbc9ff4e3356d0912eb8d3256c6af6";
-      init = "4825177283ee249df32fc07e129805380fe62a64";
-      "nsm.ko" = "1f3fd871816513430a5a5911ca729dded5bb5409";
-      cmdline = "347d16b9720a63744e2018431250fbac2658721d";
-    };
-  }.${arch};
+  debUrls = d: [ "https://deb.debian.org/debian/${d.filename}" ];
+  dedupe = list: builtins.attrValues (builtins.listToAttrs (map (d: { name = d.filename; value = d; }) list));
+  libraryDebs = dedupe (map (l: { inherit (l.debian) package version filename debSha256; }) lock.libraries);
+  toolchainDebs = lock.addon.toolchain.debian;
 
-  # The blobs directory, each file verified by its git blob id.
-  blobs = pkgs.runCommand "nitro-cli-blobs-${arch}-${builtins.substring 0 8 cliRev}" {
-    nativeBuildInputs = [ pkgs.git ];
-  } ''
-    mkdir -p $out
-    for f in ${lib.concatStringsSep " " (builtins.attrNames blobIds)} ${kernelName}.config; do
-      cp ${cliSource}/blobs/${arch}/$f $out/$f
-    done
-    ${lib.concatStringsSep "\n" (lib.mapAttrsToList (name: id: ''
-      got=$(git hash-object $out/${name})
-      if [ "$got" != "${id}" ]; then
-        echo "blob ${name}: git blob id $got, expected ${id}" >&2
-        exit 1
-      fi
-    '') blobIds)}
-  '';
+  runtimeUrl = "https://registry.npmjs.org/${lock.runtime.package}/-/${lock.runtime.package}-${lock.runtime.version}.tgz";
 
-  # This repository, without build outputs and VCS metadata.
-  src = lib.cleanSourceWith {
-    src = ./.;
-    filter = path: type:
-      let base = baseNameOf (toString path); in
-      !(builtins.elem base [ "node_modules" "dist" "build" "result" ".git" ".attested-pack-sim" ]);
+  buildArgs = [ "eif" "build" "--locked" "release" "--project-root" "." ]
+    ++ [ "--blobs" "@blobs@" "--lib-root" "@libroot@" "--source-revision" "@commit@" ]
+    ++ builtins.concatMap (a: [ "--arg=${a}" ]) serveArgs
+    ++ [ "-o" "@out@/enclave.eif" "--measurements" "@out@/measurements.json" ];
+
+  inputs = {
+    inherit cliRev blobIds buildArgs;
+    runtime = { url = runtimeUrl; hash = lock.runtime.integrity; };
+    libraries = map (d: { urls = debUrls d; sha256 = d.debSha256; }) libraryDebs;
+    toolchain = map (d: { urls = debUrls d; sha256 = d.debSha256; }) toolchainDebs;
   };
+
+  image =
+    let
+      nixpkgs = builtins.fetchTarball {
+        url = "https://github.com/NixOS/nixpkgs/archive/992f916556fcfaa94451ebc7fc6e396134bbf5b1.tar.gz";
+        sha256 = "0wbqb6sy58q3mnrmx67ffdx8rq10jg4cvh4jx3rrbr1pqzpzsgxc";
+      };
+      pkgs = import nixpkgs { config = { }; overlays = [ ]; };
+      lib = pkgs.lib;
+      rev = if commit != null then commit else lib.commitIdFromGitRepo ./.git;
+
+      fetchDeb = d: pkgs.fetchurl { urls = debUrls d; sha256 = d.debSha256; name = "${d.package}_${builtins.replaceStrings [ ":" "~" "+" ] [ "_" "_" "_" ] d.version}.deb"; };
+      unpackDebs = name: debs: pkgs.runCommand name { nativeBuildInputs = [ pkgs.dpkg ]; } ''
+        mkdir -p $out
+        ${lib.concatMapStringsSep "\n" (d: "dpkg-deb -x ${fetchDeb d} $out") debs}
+      '';
+      libRoot = unpackDebs "attested-pack-locked-libraries" libraryDebs;
+      toolRoot = unpackDebs "attested-pack-locked-toolchain" toolchainDebs;
+      # `cc` for the addon: the locked Debian gcc-12 in its own root (binding the store and the build dir).
+      cc = pkgs.writeShellScript "locked-cc" ''
+        exec ${pkgs.proot}/bin/proot -r ${toolRoot} -b /nix/store -b "$TMPDIR" -b /proc -b /dev -w "$PWD" /usr/bin/gcc-12 "$@"
+      '';
+      runtimeTgz = pkgs.fetchurl { url = runtimeUrl; hash = lock.runtime.integrity; };
+
+      cliSource = builtins.fetchGit { url = "https://github.com/aws/aws-nitro-enclaves-cli"; rev = cliRev; };
+      blobs = pkgs.runCommand "nitro-cli-blobs-${arch}-${builtins.substring 0 8 cliRev}" { nativeBuildInputs = [ pkgs.git ]; } ''
+        mkdir -p $out
+        cp ${cliSource}/blobs/${arch}/{${kernelName},${kernelName}.config,cmdline,init,nsm.ko} $out/
+        cp $out/${kernelName} $out/kernel
+        ${lib.concatStringsSep "\n" (lib.mapAttrsToList (name: id: ''
+          got=$(git hash-object $out/${name})
+          [ "$got" = "${id}" ] || { echo "blob ${name}: git blob id $got, the lock says ${id}" >&2; exit 1; }
+        '') blobIds)}
+        rm $out/kernel
+      '';
+
+      src = lib.cleanSourceWith {
+        src = ./.;
+        filter = path: type:
+          !(builtins.elem (baseNameOf (toString path)) [ "node_modules" "dist" "build" "result" ".git" ".attested-pack-sim" ]);
+      };
+      subst = s: builtins.replaceStrings [ "@blobs@" "@libroot@" "@commit@" "@out@" ] [ "${blobs}" "${libRoot}" rev (builtins.placeholder "out") ] s;
+    in
+    assert arch == lock.arch;
+    pkgs.buildNpmPackage {
+      pname = "attested-pack-enclave-${arch}";
+      version = (builtins.fromJSON (builtins.readFile ./package.json)).version;
+      inherit src;
+      nodejs = pkgs.nodejs_22;
+      npmDeps = pkgs.importNpmLock { npmRoot = ./.; };
+      npmConfigHook = pkgs.importNpmLock.npmConfigHook;
+      npmFlags = [ "--ignore-scripts" ];
+      dontNpmBuild = true;
+      buildPhase = ''
+        runHook preBuild
+        export HOME=$TMPDIR TZ=UTC LC_ALL=C
+        node scripts/build.mjs
+        mkdir -p eif-build/runtime/node_modules/${lock.runtime.package}
+        tar -xzf ${runtimeTgz} --strip-components=1 -C eif-build/runtime/node_modules/${lock.runtime.package}
+        mkdir -p $out
+        CC=${cc} node dist/cli.mjs ${lib.escapeShellArgs (map subst buildArgs)}
+        runHook postBuild
+      '';
+      installPhase = "true";
+      dontFixup = true;
+    };
 in
-pkgs.buildNpmPackage {
-  pname = "attested-pack-enclave-${arch}";
-  version = (builtins.fromJSON (builtins.readFile ./package.json)).version;
-  inherit src nodejs;
-
-  npmDeps = pkgs.importNpmLock { npmRoot = ./.; };
-  npmConfigHook = pkgs.importNpmLock.npmConfigHook;
-  # Install scripts stay off: esbuild finds its binary in @esbuild/<platform> (in the lockfile),
-  # cbor-extract is optional, and the vsock addon is built explicitly below.
-  npmFlags = [ "--ignore-scripts" ];
-  dontNpmBuild = true;
-
-  nativeBuildInputs = [ pkgs.python3 ];
-
-  buildPhase = ''
-    runHook preBuild
-    export HOME=$TMPDIR SOURCE_DATE_EPOCH=0 TZ=UTC LC_ALL=C
-    node scripts/build.mjs
-
-    # The AF_VSOCK addon (vsock/native), if the repository has one: built against this nodejs.
-    if [ -f vsock/native/binding.gyp ]; then
-      (cd vsock/native && npm_config_nodedir=${nodejs} node ${nodejs}/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js rebuild)
-    fi
-
-    node dist/cli.mjs eif bundle --entry enclave-app/enclave-main.ts --project-root . -o $TMPDIR/enclave/enclave.mjs
-    node dist/cli.mjs eif rootfs --bundle $TMPDIR/enclave/enclave.mjs --node ${nodejs}/bin/node --tree $TMPDIR/user-ramdisk
-    node dist/cli.mjs eif build --arch ${arch} \
-      --kernel ${blobs}/${kernelName} --kernel-config ${blobs}/${kernelName}.config \
-      --cmdline ${blobs}/cmdline --init ${blobs}/init --nsm ${blobs}/nsm.ko \
-      --rootfs $TMPDIR/user-ramdisk \
-      -o $TMPDIR/out/enclave.eif --measurements $TMPDIR/out/measurements.json
-    node dist/cli.mjs eif describe $TMPDIR/out/enclave.eif --json > $TMPDIR/out/describe.json
-    runHook postBuild
-  '';
-
-  installPhase = ''
-    runHook preInstall
-    mkdir -p $out
-    cp $TMPDIR/out/enclave.eif $TMPDIR/out/measurements.json $TMPDIR/out/describe.json $TMPDIR/enclave/enclave.mjs.meta.json $out/
-    runHook postInstall
-  '';
-
-  # Nothing to patch or strip: the outputs are data, and their bytes are the point.
-  dontFixup = true;
-}
+if inputsOnly then inputs else image

@@ -72,7 +72,11 @@ export interface ReceiptClaims {
   inputs: ReceiptInput[];
   keys: ReceiptKeys;
   artifact: ReceiptArtifact;
-  tool: { name: 'attested-pack'; version: string };
+  /**
+   * `source` (optional, absent in older receipts): the attested-pack commit the enclave image was
+   * built from (40 hex, `+dirty` if the checkout had uncommitted changes); measured in PCR2.
+   */
+  tool: { name: 'attested-pack'; version: string; source?: string };
   /** When the enclave finished the pack. */
   time: string;
 }

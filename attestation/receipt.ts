@@ -126,6 +126,9 @@ function hasLoneSurrogate(s: string): boolean {
 }
 
 /** Reads an object with exactly `required` keys plus any of `optional`; nothing else. */
+/** `claims.tool.source`: the image's source commit (see enclave-app/source.ts). */
+const SOURCE_REVISION = /^[0-9a-f]{40}(\+dirty)?$/;
+
 function object(v: unknown, path: string, required: readonly string[], optional: readonly string[] = []): Record<string, unknown> {
   if (!isPlainObject(v)) throw malformed(path, 'must be a JSON object');
   for (const k of Object.keys(v)) {
@@ -286,7 +289,7 @@ function readArtifact(v: unknown, p: string): ReceiptArtifact {
 function readClaims(v: unknown, p: string): ReceiptClaims {
   const o = object(v, p, ['type', 'request', 'inputs', 'keys', 'artifact', 'tool', 'time']);
   if (o.type !== 'attested-pack/receipt-claims/v1') throw malformed(`${p}.type`, 'must be "attested-pack/receipt-claims/v1"');
-  const tool = object(o.tool, `${p}.tool`, ['name', 'version']);
+  const tool = object(o.tool, `${p}.tool`, ['name', 'version'], ['source']);
   if (tool.name !== 'attested-pack') throw malformed(`${p}.tool.name`, 'must be "attested-pack"');
   return {
     type: o.type,
@@ -294,7 +297,11 @@ function readClaims(v: unknown, p: string): ReceiptClaims {
     inputs: readInputs(o.inputs, `${p}.inputs`),
     keys: readKeys(o.keys, `${p}.keys`),
     artifact: readArtifact(o.artifact, `${p}.artifact`),
-    tool: { name: 'attested-pack', version: string(tool.version, `${p}.tool.version`, { nonEmpty: true }) },
+    tool: {
+      name: 'attested-pack',
+      version: string(tool.version, `${p}.tool.version`, { nonEmpty: true }),
+      ...(Object.hasOwn(tool, 'source') ? { source: string(tool.source, `${p}.tool.source`, { pattern: SOURCE_REVISION, what: 'a 40-hex commit, optionally followed by +dirty' }) } : {}),
+    },
     time: isoTime(o.time, `${p}.time`),
   };
 }

@@ -14,6 +14,7 @@ import { registerHostProxyCommands } from '../host-proxy/cli.js';
 import { registerSimulatorCommands } from '../simulator/cli.js';
 import { registerEifCommands } from '../eif-build/cli.js';
 import { registerDeployCommands } from '../deploy/cli.js';
+import { registerAuditCommands } from '../audit/cli.js';
 import { registerVerifyReceiptCommand } from '../verify-receipt/command.js';
 import { VERSION } from './version.js';
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerSimulatorCommands(program);
   registerEifCommands(program);
   registerDeployCommands(program);
+  registerAuditCommands(program);
   registerVerifyReceiptCommand(program);
   // Commander's own refusals are reported by main() as `error [USAGE]` (or JSON), exit 2.
   quietCommanderErrors(program);

@@ -6,3 +6,4 @@ export * from './cli-output.js';
 export * from './cli-usage.js';
 export * from './measurements.js';
 export * from './duration.js';
+export * from './git-source.js';

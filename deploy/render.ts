@@ -4,7 +4,7 @@
  * and compares byte for byte.
  *
  *   image/cmd.json            the image's /cmd (measured into PCR2)
- *   image/build.sh            the bundle + `eif build` commands that measure exactly that /cmd
+ *   image/build.sh            the locked `eif build` command that measures exactly that /cmd
  *   proxy.yaml                the host-proxy configuration
  *   after the build (DIR/measurements.json):
  *   policies/<purpose>-<n>.json, .cfn.json   each key's policy for its purpose
@@ -176,12 +176,13 @@ function buildScript(c: DeployConfig, from: string): string {
     '# Builds the enclave image whose /cmd is image/cmd.json (measured into PCR2) and writes',
     '# measurements.json next to it; then run `attested-pack deploy render` again for the key',
     '# policies, launch template and expectations.json. Run it in an attested-pack checkout at the',
-    '# release commit; extra arguments go to `eif build` (e.g. --locked, or --synthetic-boot-blobs',
-    '# --no-node for the local simulation).',
+    '# release commit, after `npm ci && npm ci --prefix eif-build/runtime` (the pinned Node runtime):',
+    '# the locked build checks every input against eif-build/image.lock.json, so anyone rebuilding',
+    '# from the same commit and deploy file gets the same PCRs. Extra arguments go to `eif build`',
+    '# (e.g. --blobs DIR for AWS\'s boot blobs, --sign-key/--sign-cert for PCR8).',
     'set -eu',
     'OUT="$(cd "$(dirname "$0")/.." && pwd)"',
-    'npx attested-pack eif bundle -o build/enclave/enclave.mjs',
-    ['npx attested-pack eif build --bundle build/enclave/enclave.mjs --out "$OUT/image/enclave.eif" --measurements "$OUT/measurements.json"', ...argLines, '"$@"'].join(' \\\n  '),
+    ['npx attested-pack eif build --locked release --out "$OUT/image/enclave.eif" --measurements "$OUT/measurements.json"', ...argLines, '"$@"'].join(' \\\n  '),
   ];
   return lines.join('\n') + '\n';
 }

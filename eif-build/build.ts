@@ -94,7 +94,7 @@ export async function buildEif(options: BuildEifOptions): Promise<BuildEifResult
       entries = plan.entries;
       for (const f of plan.files) inputs[`file:${f.imagePath}`] = sha(await sha256Of(await fileSource(f.hostPath, f.imagePath)));
       if (spec.runtime.kind === 'reference') {
-        inputs.nodeRuntime = `${sha(await cachedFileSha256(spec.runtime.nodePath))} (referenced, NOT in the image: would be ${IMAGE_NODE_PATH})`;
+        inputs.nodeRuntime = `${sha(spec.runtime.sha256 ?? (await cachedFileSha256(spec.runtime.nodePath)))} (referenced, NOT in the image: would be ${IMAGE_NODE_PATH})`;
       }
       inputs.cmd = plan.cmd;
       inputs.env = plan.env;

@@ -5,10 +5,13 @@
  * the entry, so the bytes do not depend on where the checkout lives. Native `.node` addons stay
  * external; the rootfs step copies them next to the bundle.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readFileSync, realpathSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { writeFileAtomic } from '../common/fs.js';
+import { formatSourceRevision, parseSourceRevision, sourceRevision } from '../common/git-source.js';
 import { EifError } from './errors.js';
 
 /** The default enclave entry, relative to the project root. */
@@ -22,6 +25,12 @@ export interface BundleOptions {
   outFile: string;
   /** Project root used for relative paths; default: nearest ancestor of the entry with a package.json. */
   projectRoot?: string;
+  /**
+   * The source revision stamped into the bundle (enclave-app/source.ts), e.g. `<commit>` or
+   * `<commit>+dirty`; default: the project root's git revision when the root is a checkout's top
+   * level; `false`: none.
+   */
+  source?: string | false;
 }
 
 /** What bundleEnclave produced. */
@@ -31,6 +40,8 @@ export interface BundleResult {
   sha256: string;
   /** esbuild's metafile (inputs and outputs, paths relative to the project root). */
   metafile: { inputs: Record<string, unknown>; outputs: Record<string, unknown> };
+  /** The source revision stamped in, if any. */
+  source?: string;
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -66,6 +77,10 @@ export async function bundleEnclave(options: BundleOptions): Promise<BundleResul
   const root = options.projectRoot ? resolve(options.projectRoot) : await findProjectRoot(dirname(entry));
   const relEntry = relative(root, entry);
   if (relEntry.startsWith('..') || isAbsolute(relEntry)) throw new EifError('EIF_BUNDLE', `entry ${entry} is outside the project root ${root}`);
+  const source = options.source === false ? undefined : (options.source ?? stampOf(root));
+  if (source !== undefined && parseSourceRevision(source) === undefined) {
+    throw new EifError('EIF_BUNDLE', `source revision ${JSON.stringify(source)} is not a 40-hex commit (optionally +dirty)`);
+  }
   // The project's compiler options, named explicitly: esbuild ignores tsconfig.json files below a
   // node_modules directory, which is where an installed attested-pack lives; without this the same
   // sources would bundle to different bytes (a different PCR0) in a checkout and once installed.
@@ -90,6 +105,9 @@ export async function bundleEnclave(options: BundleOptions): Promise<BundleResul
       logLevel: 'silent',
       external: ['*.node'],
       banner: { js: BANNER },
+      // Symlinked node_modules (a second checkout sharing the first one's) bundle as if installed.
+      preserveSymlinks: true,
+      define: { __ATTESTED_PACK_SOURCE__: source === undefined ? 'undefined' : JSON.stringify(source) },
       ...tsconfigOption,
     });
   } catch (err) {
@@ -119,7 +137,28 @@ export async function bundleEnclave(options: BundleOptions): Promise<BundleResul
   const metafilePath = `${options.outFile}.meta.json`;
   await writeFileAtomic(options.outFile, code);
   await writeFileAtomic(metafilePath, metaText);
-  return { bundlePath: options.outFile, metafilePath, sha256: createHash('sha256').update(code).digest('hex'), metafile };
+  return { bundlePath: options.outFile, metafilePath, sha256: createHash('sha256').update(code).digest('hex'), metafile, ...(source === undefined ? {} : { source }) };
+}
+
+/** Where `npm run build` records the checkout's revision, for installed packages (which have no .git). */
+export const SOURCE_REVISION_FILE = 'dist/source-revision.txt';
+
+/**
+ * The git revision of `root` when it is the top level of a checkout (not a folder inside another
+ * project's repository); otherwise what the build recorded in dist/source-revision.txt (an
+ * installed package), if anything.
+ */
+function stampOf(root: string): string | undefined {
+  const r = sourceRevision(root);
+  const top = r === undefined ? undefined : spawnSync('git', ['-C', root, 'rev-parse', '--show-toplevel'], { encoding: 'utf8' }).stdout?.trim();
+  if (r !== undefined && top !== undefined && realpathSync(top) === realpathSync(root)) return formatSourceRevision(r);
+  if (r !== undefined) return undefined;
+  try {
+    const recorded = readFileSync(join(root, SOURCE_REVISION_FILE), 'utf8').trim();
+    return parseSourceRevision(recorded) === undefined ? undefined : recorded;
+  } catch {
+    return undefined;
+  }
 }
 
 /** SHA-256 of an existing bundle file (for buildInputs when the bundle was made earlier). */

@@ -67,6 +67,65 @@ async function rootfsSpecFromFlags(o: RootfsFlags) {
   };
 }
 
+interface LockedFlags {
+  locked?: string | boolean;
+  projectRoot: string;
+  lock?: string;
+  libRoot?: string;
+  tree?: string;
+  sourceRevision?: string;
+  blobs?: string;
+  arg?: string[];
+  out: string;
+  measurements: string;
+  signKey?: string;
+  signCert?: string;
+  syntheticBootBlobs?: boolean;
+  rootfs?: string;
+  userRamdisk?: string;
+  bundle?: string;
+  node?: string | boolean;
+  addon?: string[];
+  kernel?: string;
+  json?: boolean;
+}
+
+/** `eif build --locked [release|simulation]`: every input from the checkout and the lock, checked. */
+async function lockedBuildCommand(o: LockedFlags): Promise<number> {
+  const kind = o.locked === true || o.locked === 'release' ? 'release' : o.locked === 'simulation' ? 'simulation' : undefined;
+  if (kind === undefined) throw new UsageError(`--locked takes release or simulation, got ${JSON.stringify(o.locked)}`);
+  const conflicting = [o.rootfs, o.userRamdisk, o.bundle, o.addon, o.kernel, typeof o.node === 'string' ? o.node : undefined].some((x) => x !== undefined);
+  if (conflicting) throw new UsageError('--locked takes its inputs from the lock: drop --rootfs/--user-ramdisk/--bundle/--addon/--node/--kernel');
+  if (o.syntheticBootBlobs && o.blobs) throw new UsageError('--synthetic-boot-blobs and --blobs exclude each other');
+  if (Boolean(o.signKey) !== Boolean(o.signCert)) throw new UsageError('--sign-key and --sign-cert go together');
+  const { readFile } = await import('node:fs/promises');
+  const { resolve } = await import('node:path');
+  const { lockedBuild } = await import('./lock.js');
+  const r = await lockedBuild({
+    projectRoot: resolve(o.projectRoot),
+    kind,
+    ...(o.lock ? { lockPath: o.lock } : {}),
+    ...(o.blobs ? { blobsDir: o.blobs } : {}),
+    ...(o.libRoot ? { libRoot: o.libRoot } : {}),
+    ...(o.syntheticBootBlobs ? { syntheticBootBlobs: true } : {}),
+    ...(o.tree ? { treeDir: o.tree } : {}),
+    ...(o.sourceRevision ? { sourceRevision: o.sourceRevision } : {}),
+    ...(o.arg ? { args: o.arg } : {}),
+    outFile: o.out,
+    measurementsFile: o.measurements,
+    ...(o.signKey && o.signCert ? { signer: { keyPem: await readFile(o.signKey, 'utf8'), certPem: await readFile(o.signCert, 'utf8') } } : {}),
+  });
+  const m = r.measurements;
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ Measurements: { HashAlgorithm: 'Sha384 { ... }', ...r.pcrs }, eifPath: r.eifPath, measurementsPath: o.measurements, eifSha256: m.eifSha256, size: r.size, kind, source: r.source ?? null }, null, 2) + '\n');
+  } else {
+    process.stdout.write(`${r.eifPath} (${r.size} bytes, sha256 ${m.eifSha256})\n${pcrLines(m)}measurements written to ${o.measurements}\nlocked ${kind} image, every input matched the lock; source ${r.source ?? 'unknown (not a git checkout)'}\n`);
+    if (o.syntheticBootBlobs && kind === 'release') process.stdout.write('note: synthetic boot blobs — this image is NOT BOOTABLE\n');
+    if (kind === 'simulation') process.stdout.write('note: simulation image — synthetic boot blobs, runtime referenced by hash: NOT BOOTABLE\n');
+  }
+  return 0;
+}
+
 /** Adds this module's commands to the program. */
 export function registerEifCommands(program: Command): void {
   const eif = program.command('eif').description('Build, sign, measure and describe AWS Nitro Enclave image files (EIF), reproducibly');
@@ -164,13 +223,21 @@ export function registerEifCommands(program: Command): void {
     .option('--sign-cert <pem>', 'certificate (PEM) of the signing key; its hash becomes PCR8')
     .option('--image-name <name>', 'metadata ImageName', 'attested-pack-enclave')
     .option('--image-version <version>', 'metadata ImageVersion')
+    .option('--locked [kind]', 'build from the checkout and eif-build/image.lock.json, refusing any input that drifted: release (default) or simulation')
+    .option('--project-root <dir>', 'the checkout for --locked', '.')
+    .option('--lock <file>', 'lock file for --locked (default: <project-root>/eif-build/image.lock.json)')
+    .option('--lib-root <dir>', 'with --locked: directory holding the locked Debian library paths (default /)')
+    .option('--tree <dir>', 'with --locked: also write the user ramdisk as a tree (cmd, env, rootfs/), e.g. to chroot into rootfs/')
+    .option('--source-revision <commit>', 'with --locked outside a git checkout (e.g. Nix): the commit to stamp into the bundle')
     .option('--json', 'machine-readable output')
     .action(async (o: RootfsFlags & {
+      locked?: string | boolean; projectRoot: string; lock?: string; libRoot?: string; tree?: string; sourceRevision?: string;
       arch: string; kernel?: string; kernelConfig?: string; cmdline?: string; init?: string; nsm?: string | boolean; blobs?: string;
       syntheticBootBlobs?: boolean; rootfs?: string; userRamdisk?: string; out: string; measurements: string;
       signKey?: string; signCert?: string; imageName: string; imageVersion?: string; json?: boolean;
     }) => {
       await runCommand(Boolean(o.json), async () => {
+        if (o.locked !== undefined) return lockedBuildCommand(o);
         const arch = parseArch(o.arch);
         const sources = [o.rootfs, o.userRamdisk, o.bundle].filter((x) => x !== undefined);
         if (sources.length !== 1) throw new UsageError('pass exactly one of --rootfs DIR, --user-ramdisk FILE or --bundle FILE');
@@ -215,6 +282,25 @@ export function registerEifCommands(program: Command): void {
           process.stdout.write(`${r.eifPath} (${r.size} bytes, sha256 ${m.eifSha256})\n${pcrLines(m)}measurements written to ${o.measurements}\n`);
           if (o.syntheticBootBlobs) process.stdout.write('note: synthetic boot blobs — this image is NOT BOOTABLE (simulation only)\n');
         }
+      });
+    });
+
+  eif
+    .command('lock')
+    .description('Compute the input lock (eif-build/image.lock.json) from this machine: pinned runtime, its Debian libraries, addon, bundle closure, blobs, /cmd, /env')
+    .option('--project-root <dir>', 'the attested-pack checkout', '.')
+    .option('--lib-root <dir>', 'where the runtime libraries are found (default /)')
+    .option('--blobs <dir>', 'nitro-cli blobs, to record their SHA-256 next to the git blob ids')
+    .option('--write', 'write eif-build/image.lock.json (otherwise print it)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { projectRoot: string; libRoot?: string; blobs?: string; write?: boolean; json?: boolean }) => {
+      await runCommand(Boolean(o.json), async () => {
+        const { join, resolve } = await import('node:path');
+        const { generateImageLock, writeImageLock, IMAGE_LOCK_PATH } = await import('./lock.js');
+        const root = resolve(o.projectRoot);
+        const lock = await generateImageLock({ projectRoot: root, ...(o.libRoot ? { libRoot: o.libRoot } : {}), ...(o.blobs ? { blobsDir: o.blobs } : {}) });
+        if (o.write) await writeImageLock(join(root, IMAGE_LOCK_PATH), lock);
+        process.stdout.write(o.write && !o.json ? `wrote ${IMAGE_LOCK_PATH}\n` : JSON.stringify(lock, null, 2) + '\n');
       });
     });
 

@@ -46,7 +46,13 @@ export type EifErrorCode =
   /** The esbuild bundle failed or is not self-contained/deterministic. */
   | 'EIF_BUNDLE'
   /** The rootfs directory lacks what init needs (/cmd, /env) or has unusable entries. */
-  | 'EIF_ROOTFS';
+  | 'EIF_ROOTFS'
+  /** eif-build/image.lock.json is unreadable or not the lock format. */
+  | 'EIF_LOCK_INVALID'
+  /** An input of the locked build differs from what the lock records (file, locked and found hash named). */
+  | 'EIF_LOCK_DRIFT'
+  /** An input the locked build needs is not on this machine (pinned runtime, libraries, compiler, blobs). */
+  | 'EIF_LOCK_INPUT_MISSING';
 
 /** Error raised by eif-build; `code` says which rule failed. */
 export class EifError extends AttestedPackError {

@@ -65,3 +65,19 @@ export { writeEif, type EifContents, type EifPcrs, type EifSigner, type WrittenE
 export { describeEif, inspectEif, verifyEif, HASH_ALGORITHM, type EifDescription, type EifInspection, type EifSectionInfo } from './eif-reader.js';
 export { buildEif, writeMeasurements, type BootChoice, type BuildEifOptions, type BuildEifResult, type UserRamdiskChoice } from './build.js';
 export { measureEnclaveBundle, type MeasureEnclaveOptions } from './measure.js';
+export {
+  generateImageLock,
+  lockedBuild,
+  parseImageLock,
+  readImageLock,
+  syntheticPcr1,
+  writeImageLock,
+  IMAGE_FILE_TIMESTAMP,
+  IMAGE_LOCK_PATH,
+  RUNTIME_PREFIX,
+  type ImageKind,
+  type ImageLock,
+  type LockedBuildOptions,
+  type LockedBuildResult,
+} from './lock.js';
+export { compileAddon, ADDON_FILE_NAME, type Toolchain } from './addon.js';

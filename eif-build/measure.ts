@@ -11,6 +11,7 @@ import type { Measurements } from '../common/measurements.js';
 import { buildEif } from './build.js';
 import type { EifSigner } from './eif-writer.js';
 import type { EifArch } from './header.js';
+import { IMAGE_FILE_TIMESTAMP } from './lock.js';
 
 /** Options of measureEnclaveBundle. */
 export interface MeasureEnclaveOptions {
@@ -26,7 +27,9 @@ export interface MeasureEnclaveOptions {
   signer?: EifSigner;
   /** Node runtime referenced by hash; default: the running node. */
   nodePath?: string;
-  /** Default: SOURCE_DATE_EPOCH or 0. */
+  /** SHA-256 of the referenced runtime (e.g. the locked one), instead of hashing nodePath. */
+  runtimeSha256?: string;
+  /** Default: the locked file timestamp (0), whatever SOURCE_DATE_EPOCH says, so `attested-pack audit` rebuilds the same PCRs. */
   buildTimeEpoch?: number;
   /** Also write the image and measurements.json (optional; the simulator does not need them). */
   outFile?: string;
@@ -45,11 +48,11 @@ export async function measureEnclaveBundle(options: MeasureEnclaveOptions): Prom
         ...(options.addonPaths ? { addonPaths: options.addonPaths } : {}),
         ...(options.env ? { env: options.env } : {}),
         ...(options.cmd ? { cmd: options.cmd } : {}),
-        runtime: { kind: 'reference', nodePath: options.nodePath ?? process.execPath },
+        runtime: { kind: 'reference', nodePath: options.nodePath ?? process.execPath, ...(options.runtimeSha256 ? { sha256: options.runtimeSha256 } : {}) },
       },
     },
     ...(options.signer ? { signer: options.signer } : {}),
-    ...(options.buildTimeEpoch === undefined ? {} : { buildTimeEpoch: options.buildTimeEpoch }),
+    buildTimeEpoch: options.buildTimeEpoch ?? IMAGE_FILE_TIMESTAMP,
     ...(options.outFile ? { outFile: options.outFile } : {}),
     ...(options.measurementsFile ? { measurementsFile: options.measurementsFile } : {}),
   });

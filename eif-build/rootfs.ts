@@ -27,8 +27,10 @@ export const INIT_DIRECTORIES = ['dev', 'proc', 'run', 'sys', 'tmp', 'var'] as c
 export type RuntimeChoice =
   /** The given node binary plus its interpreter and shared libraries (ELF DT_NEEDED closure). */
   | { kind: 'include'; nodePath: string; libraryDirs?: string[] }
-  /** Not in the image; recorded by hash in buildInputs only (the local simulation). */
-  | { kind: 'reference'; nodePath: string };
+  /** A node binary plus an explicit list of library files (the locked build: every file checked against the lock). */
+  | { kind: 'files'; nodePath: string; libraries: Array<{ imagePath: string; hostPath: string }> }
+  /** Not in the image; recorded by hash in buildInputs only (the local simulation). `sha256` skips hashing nodePath. */
+  | { kind: 'reference'; nodePath: string; sha256?: string };
 
 /** Everything that goes into the user ramdisk. */
 export interface RootfsSpec {
@@ -107,6 +109,9 @@ export async function planRootfs(spec: RootfsSpec): Promise<RootfsPlan> {
     for (const f of await resolveRuntimeClosure(spec.runtime.nodePath, spec.runtime.libraryDirs)) {
       files.push({ imagePath: f.imagePath, hostPath: f.hostPath, mode: 0o755 });
     }
+  } else if (spec.runtime.kind === 'files') {
+    files.push({ imagePath: IMAGE_NODE_PATH, hostPath: spec.runtime.nodePath, mode: 0o755 });
+    for (const f of spec.runtime.libraries) files.push({ imagePath: f.imagePath, hostPath: f.hostPath, mode: 0o755 });
   }
   for (const line of spec.env ?? []) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(line)) throw new EifError('EIF_ROOTFS', `env entry ${JSON.stringify(line)} must look like KEY=VALUE`);

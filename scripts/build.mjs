@@ -40,3 +40,18 @@ await Promise.all([
   // about half the cold start of the external-packages build.
   build({ ...common, packages: 'bundle', entryPoints: ['verify-receipt/entry.ts'], outfile: 'dist/verify-receipt.mjs' }),
 ]);
+
+// The source revision an installed package was built from (a checkout's commit, `+dirty` with
+// uncommitted changes): `eif bundle` stamps it into enclave bundles made from an installed
+// package, where there is no .git to ask (eif-build/bundle.ts). Only written in a checkout.
+{
+  const { spawnSync } = await import('node:child_process');
+  const { realpathSync, writeFileSync } = await import('node:fs');
+  const git = (...args) => spawnSync('git', ['-C', root, ...args], { encoding: 'utf8', env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } });
+  const top = git('rev-parse', '--show-toplevel');
+  const head = git('rev-parse', 'HEAD');
+  if (top.status === 0 && head.status === 0 && realpathSync(top.stdout.trim()) === realpathSync(root)) {
+    const dirty = git('status', '--porcelain').stdout.trim() !== '';
+    writeFileSync(join(root, 'dist', 'source-revision.txt'), `${head.stdout.trim()}${dirty ? '+dirty' : ''}\n`);
+  }
+}

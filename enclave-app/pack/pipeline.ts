@@ -38,6 +38,7 @@ import { PackError } from './errors.js';
 import { toNamespaceValues } from './sops-to-clef.js';
 import { validatePackRequest } from './validate.js';
 import { cellName, checkEnvelope, checkManifest, checkSourceKeys, sourceKeysFor, type EnvelopePolicy, type SourceKeyPolicy } from './policy.js';
+import { BUNDLED_SOURCE } from '../source.js';
 
 /** A full KMS key or alias ARN, as receipts record them. */
 const KMS_KEY_ARN = /^arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(?:key|alias)\/[A-Za-z0-9/_+=.@-]+$/;
@@ -68,6 +69,8 @@ export interface PackPorts {
   randomBytes?: (n: number) => Uint8Array;
   /** Tool version recorded in the receipt. */
   toolVersion: string;
+  /** Source revision recorded in the receipt (`tool.source`); default: what `eif bundle` stamped in, if anything. */
+  toolSource?: string;
   /** Cache of KMS signing public keys (SPKI DER) by key ARN. */
   publicKeyCache?: Map<string, Uint8Array>;
   /**
@@ -209,6 +212,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
     });
 
     // 7. The receipt: claims → SHA-384(JCS) as user_data, the caller's nonce as nonce.
+    const toolSource = ports.toolSource ?? BUNDLED_SOURCE;
     const claims: ReceiptClaims = {
       type: 'attested-pack/receipt-claims/v1',
       request: {
@@ -236,7 +240,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
         namespaces: [...merged.namespaces].sort(),
         signatureAlgorithm: packed.artifact.signatureAlgorithm ?? null,
       },
-      tool: { name: 'attested-pack', version: ports.toolVersion },
+      tool: { name: 'attested-pack', version: ports.toolVersion, ...(toolSource === undefined ? {} : { source: toolSource }) },
       time: new Date(ports.now()).toISOString(),
     };
     const document = await ports.nsm.attest({ userData: claimsDigest(claims), nonce: request.nonce });

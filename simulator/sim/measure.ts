@@ -7,7 +7,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Measurements } from '../../common/measurements.js';
-import { bundleEnclave, DEFAULT_ENCLAVE_ENTRY, findProjectRoot, measureEnclaveBundle } from '../../eif-build/index.js';
+import { bundleEnclave, DEFAULT_ENCLAVE_ENTRY, findProjectRoot, measureEnclaveBundle, readImageLock, IMAGE_LOCK_PATH } from '../../eif-build/index.js';
 
 /** What was built and measured. */
 export interface MeasuredEnclave {
@@ -35,7 +35,22 @@ export async function bundleAndMeasure(o: { entry: string; bundlePath: string; m
   return { bundlePath: bundle.bundlePath, bundleSha256: bundle.sha256, measurementsPath: o.measurementsPath, measurements, cmd: o.cmd };
 }
 
-/** Measures an existing bundle (e.g. after editing one byte of it) with its /cmd and writes measurements.json. */
-export function measureBundle(bundlePath: string, measurementsPath: string, cmd?: string[]): Promise<Measurements> {
-  return measureEnclaveBundle({ bundlePath, measurementsFile: measurementsPath, ...(cmd ? { cmd } : {}) });
+/**
+ * Measures an existing bundle (e.g. after editing one byte of it) with its /cmd and writes
+ * measurements.json. The runtime the simulation image references is the locked one
+ * (eif-build/image.lock.json), by hash, not whatever node runs the simulation: the image is the one
+ * `attested-pack audit` rebuilds.
+ */
+export async function measureBundle(bundlePath: string, measurementsPath: string, cmd?: string[]): Promise<Measurements> {
+  const runtime = await lockedRuntimeSha256();
+  return measureEnclaveBundle({ bundlePath, measurementsFile: measurementsPath, ...(cmd ? { cmd } : {}), ...(runtime ? { runtimeSha256: runtime } : {}) });
+}
+
+async function lockedRuntimeSha256(): Promise<string | undefined> {
+  try {
+    const root = await findProjectRoot(dirname(fileURLToPath(import.meta.url)));
+    return (await readImageLock(join(root, IMAGE_LOCK_PATH))).runtime.sha256;
+  } catch {
+    return undefined;
+  }
 }

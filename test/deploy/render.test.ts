@@ -21,7 +21,11 @@ let out: string;
 let file: string;
 let bundle: string;
 
-/** Builds the image exactly as image/build.sh does (its `eif build` line), without the bundling step. */
+/**
+ * Builds an image with exactly the /cmd image/build.sh passes, from a stand-in bundle and synthetic
+ * boot blobs (build.sh's locked release build needs AWS's blobs; test/eif-build/pinned-runtime.test.ts
+ * covers the locked build itself).
+ */
 async function build(outDir: string, deployFile: string): Promise<void> {
   const config = parseDeployFile(await readFile(deployFile, 'utf8'));
   const args = ['eif', 'build', '--bundle', bundle, '--out', join(outDir, 'image/enclave.eif'), '--measurements', join(outDir, 'measurements.json'), ...serveArgs(config).flatMap((a) => ['--arg', a]), '--synthetic-boot-blobs', '--no-node'];

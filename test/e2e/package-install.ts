@@ -70,6 +70,13 @@ export function stageCheckout(dir: string): void {
     copyFileSync(from, join(dir, rel));
   }
   symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  // The checkout's revision, as `npm run build` records it for the package (the staged copy has
+  // no .git): `npm pack` in the checkout itself would ship the same file.
+  const revision = join(repoRoot, 'dist', 'source-revision.txt');
+  if (existsSync(revision)) {
+    mkdirSync(join(dir, 'dist'), { recursive: true });
+    copyFileSync(revision, join(dir, 'dist', 'source-revision.txt'));
+  }
 }
 
 /** What `npm pack --json` reports about the tarball. */
