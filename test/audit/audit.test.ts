@@ -108,7 +108,10 @@ describe.skipIf(noGit !== undefined)('attested-pack audit', () => {
     expect(tar.status, tar.stderr).toBe(0);
     symlinkSync(join(repoRoot, 'node_modules'), join(plain, 'node_modules'));
     expect(spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: plain }).status).toBe(0);
-    const out = (name: string): string[] => ['-o', join(base, `${name}.eif`), '--measurements', join(base, `${name}.json`), '--json'];
+    // The simulation measured its /cmd with the serve flags it ran (issue 16): build with the same ones.
+    const simCmd = (JSON.parse(readFileSync(join(state, 'enclave/measurements.json'), 'utf8')) as { buildInputs: { cmd: string } }).buildInputs.cmd.split('\n').filter(Boolean);
+    const serveArgs = simCmd.slice(simCmd.indexOf('/app/enclave.mjs') + 1).flatMap((a) => ['--arg', a]);
+    const out = (name: string): string[] => ['-o', join(base, `${name}.eif`), '--measurements', join(base, `${name}.json`), ...serveArgs, '--json'];
     const unstamped = await runBin(join(plain, 'bin/attested-pack.mjs'), ['eif', 'build', '--locked', 'simulation', '--project-root', plain, ...out('plain-unstamped')]);
     const stamped = await runBin(join(plain, 'bin/attested-pack.mjs'), ['eif', 'build', '--locked', 'simulation', '--project-root', plain, '--source-revision', commit, ...out('plain')]);
     expect(stamped.code, stamped.stdout).toBe(0);
@@ -128,7 +131,7 @@ describe.skipIf(noGit !== undefined)('attested-pack audit', () => {
 
   it('verify-receipt still runs: without the simulated root the rebuilt PCRs match but the attestation check fails (exit 1)', async () => {
     const withoutRoot = verifyArgs.filter((a, i, all) => a !== '--root' && all[i - 1] !== '--root');
-    const human = await runBin(ATTESTED_PACK_BIN, ['audit', receiptPath, '--source', auditor, '--', ...withoutRoot]);
+    const human = await runBin(ATTESTED_PACK_BIN, ['audit', receiptPath, '--source', auditor, '--cmd-from', join(state, 'enclave/measurements.json'), '--', ...withoutRoot]);
     expect(human.code).toBe(1);
     expect(human.stdout).toContain('simulation image');
     expect(human.stdout).toMatch(/✔ PCR2/);
