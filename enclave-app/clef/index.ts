@@ -49,7 +49,9 @@ export {
 export { importVerifyKey, verifySignatureBytes, type VerifyKey, type VerifyKeyInput } from './verify-key.js';
 export {
   packArtifact,
+  startKmsWrap,
   type PackArtifactOptions,
+  type PendingKmsWrap,
   type PackedArtifactFile,
   type WrapKeyPort,
   type WrapKeyResult,

@@ -8,6 +8,12 @@
  *      KMS Decrypt → data key → SOPS decrypt
  *      with MAC check
  *
+ * The critical path holds one dependent KMS round trip (two with KMS signing): the artifact's DEK
+ * does not depend on any plaintext, so it is drawn and its KMS `Encrypt` starts before step 3 and
+ * runs alongside the Decrypts; step 6 only waits for it. KMS `Sign` needs the ciphertext, so it
+ * follows the Decrypts; a sealed signature is local; step 7's attestation is the only step after
+ * signing. test/enclave-app/pack/critical-path.test.ts checks this order in the KMS simulator.
+ *
  * Only files inside the identity's scope are decrypted (extra files in the request are ignored
  * and never reach KMS). Nothing returned holds plaintext: the artifact is ciphertext, the
  * receipt holds hashes and ARNs.
@@ -23,11 +29,13 @@ import {
   resolvePackScope,
   mergeScopedValues,
   packArtifact,
+  startKmsWrap,
   createDigestSigner,
   createEd25519Signer,
   type ArtifactSigner,
   type NamespaceValues,
   type PackScope,
+  type PendingKmsWrap,
   type ScopedCell,
 } from '../clef/index.js';
 import { decryptSops, readSopsMetadata, type SopsDecrypted } from '../sops/index.js';
@@ -123,19 +131,32 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
   // cost a single plaintext.
   const signer = await signerFor(request.options.signing, ports);
 
-  // 3. One attestation document carrying our recipient key serves every KMS call of this pack.
-  const key = await ports.recipientKeys.acquire();
-  const recipient: RecipientMaterial = {
-    attestationDocument: await ports.nsm.attest({ publicKey: key.spkiDer }),
-    privateKey: key.privateKey,
-    spkiDer: key.spkiDer,
-  };
+  // The artifact's DEK is wrapped (KMS Encrypt) while steps 3–5 run; packArtifact takes it over.
+  let pendingWrap: PendingKmsWrap | undefined =
+    scope.envelope.kind === 'kms'
+      ? startKmsWrap({
+          keyId: scope.envelope.keyId,
+          wrapKey: async (dek, keyId) => {
+            const out = await ports.kms.encrypt({ keyId, plaintext: dek });
+            return { wrappedKey: out.ciphertextBlob, keyId: out.keyId };
+          },
+          ...(ports.randomBytes ? { randomBytes: ports.randomBytes } : {}),
+        })
+      : undefined;
 
-  // 4. Decrypt each scoped file (in parallel), recording the KMS keys that actually worked.
   const sourceKeys = new Set<string>();
   let decrypted: Array<{ cell: ScopedCell; result: SopsDecrypted }> = [];
   let merged: { plaintext: Uint8Array; namespaces: string[]; keyCount: number } | undefined;
   try {
+    // 3. One attestation document carrying our recipient key serves every KMS call of this pack.
+    const key = await ports.recipientKeys.acquire();
+    const recipient: RecipientMaterial = {
+      attestationDocument: await ports.nsm.attest({ publicKey: key.spkiDer }),
+      privateKey: key.privateKey,
+      spkiDer: key.spkiDer,
+    };
+
+    // 4. Decrypt each scoped file (in parallel), recording the KMS keys that actually worked.
     // allSettled: when one file fails, wait for the others before unwinding (no KMS call or
     // decryption outlives the pack), then report the first failure.
     const settled = await Promise.allSettled(
@@ -188,15 +209,14 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
     merged = mergeScopedValues(scope, values);
 
     // 6. Re-wrap and sign.
+    const handedOver = pendingWrap;
+    pendingWrap = undefined;
     const packed = await packArtifact({
       identity: request.identity,
       environment: request.environment,
       plaintext: merged.plaintext,
       envelope: scope.envelope,
-      wrapKey: async (dek, keyId) => {
-        const out = await ports.kms.encrypt({ keyId, plaintext: dek });
-        return { wrappedKey: out.ciphertextBlob, keyId: out.keyId };
-      },
+      ...(handedOver ? { pendingWrap: handedOver } : {}),
       ...(signer ? { signer: signer.signer } : {}),
       ...(request.options.ttlSeconds === undefined ? {} : { ttlSeconds: request.options.ttlSeconds }),
       now: ports.now,
@@ -238,8 +258,9 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
     const receipt = buildReceipt(claims, document);
     return { artifact: packed.bytes, receipt: new Uint8Array(Buffer.from(serializeReceipt(receipt), 'utf8')) };
   } finally {
-    // 8. Plaintext buffers die here whatever happened above.
+    // 8. Plaintext buffers die here whatever happened above; an unused DEK too, once its wrap settled.
     if (merged) zeroize(merged.plaintext);
+    await pendingWrap?.discard();
   }
 }
 
