@@ -18,14 +18,14 @@
  * and never reach KMS). Nothing returned holds plaintext: the artifact is ciphertext, the
  * receipt holds hashes and ARNs.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { posix } from 'node:path';
 import { zeroize, toHex } from '../../common/bytes.js';
 import { isAttestedPackError } from '../../common/errors.js';
 import { buildReceipt, claimsDigest, serializeReceipt } from '../../attestation/receipt.js';
 import type { ReceiptClaims, ReceiptInput } from '../../attestation/receipt-types.js';
 import {
-  parseManifest,
+  parseManifestCached,
   resolvePackScope,
   mergeScopedValues,
   packArtifact,
@@ -117,7 +117,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
 
   // 2. clef.yaml → the scope: which cells to read and how to wrap the artifact.
   // Cell paths in clef.yaml are relative to its directory; request and receipt paths are repo-relative.
-  const manifest = parseManifest(request.manifest.content);
+  const manifest = parseManifestCached(request.manifest.content);
   const manifestDir = posix.dirname(request.manifest.path);
   const repoPath = (cellPath: string): string => (manifestDir === '.' ? cellPath : posix.join(manifestDir, cellPath));
   const byPath = new Map(request.files.map((f) => [f.path, f.content]));
@@ -148,10 +148,11 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
   let decrypted: Array<{ cell: ScopedCell; result: SopsDecrypted }> = [];
   let merged: { plaintext: Uint8Array; namespaces: string[]; keyCount: number } | undefined;
   try {
-    // 3. One attestation document carrying our recipient key serves every KMS call of this pack.
+    // 3. One attestation document carrying our recipient key serves every KMS call of this pack
+    //    (and of the key's next packs for up to a minute: it binds only the key, see recipient-keys.ts).
     const key = await ports.recipientKeys.acquire();
     const recipient: RecipientMaterial = {
-      attestationDocument: await ports.nsm.attest({ publicKey: key.spkiDer }),
+      attestationDocument: await ports.recipientKeys.documentFor(key, ports.nsm, () => ports.nsm.attest({ publicKey: key.spkiDer })),
       privateKey: key.privateKey,
       spkiDer: key.spkiDer,
     };
@@ -319,7 +320,7 @@ async function signerFor(mode: SigningMode, ports: PackPorts): Promise<ResolvedS
       spki = await ports.kms.getPublicKey(keyId);
       ports.publicKeyCache?.set(keyId, spki);
     }
-    const signer = createDigestSigner(async (digest) => (await ports.kms.signDigest({ keyId, digest })).signature, spki);
+    const signer = createDigestSigner(async (digest) => (await ports.kms.signDigest({ keyId, digest })).signature, publicKeyObject(spki));
     return { signer, publicKeySpki: spki, kmsKeyId: keyId };
   }
   const sealed = ports.signing.sealed;
@@ -332,5 +333,30 @@ async function signerFor(mode: SigningMode, ports: PackPorts): Promise<ResolvedS
       },
     );
   }
-  return { signer: createEd25519Signer(sealed.privateKey), publicKeySpki: sealed.publicKeySpki, sealKeyId: sealed.sealKeyId };
+  let signer = sealedSigners.get(sealed.privateKey);
+  if (!signer) sealedSigners.set(sealed.privateKey, (signer = createEd25519Signer(sealed.privateKey)));
+  return { signer, publicKeySpki: sealed.publicKeySpki, sealKeyId: sealed.sealKeyId };
+}
+
+/** One signer per unsealed key (KeyObjects are immutable): its public half is derived once. */
+const sealedSigners = new WeakMap<KeyObject, ArtifactSigner>();
+
+/**
+ * KMS signing public keys as KeyObjects, by their exact SPKI bytes (base64), so the packer's check
+ * of each new signature does not re-import the key. Bounded: a handful of signing keys at most.
+ */
+const kmsVerifyKeys = new Map<string, KeyObject>();
+function publicKeyObject(spki: Uint8Array): KeyObject | Uint8Array {
+  const id = Buffer.from(spki).toString('base64');
+  let key = kmsVerifyKeys.get(id);
+  if (!key) {
+    try {
+      key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    } catch {
+      return spki; // unusable: the packer's own check reports it (CLEF_SIGNING_FAILED)
+    }
+    if (kmsVerifyKeys.size >= 16) kmsVerifyKeys.clear();
+    kmsVerifyKeys.set(id, key);
+  }
+  return key;
 }
