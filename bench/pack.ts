@@ -375,7 +375,11 @@ async function auditCalls(world: BenchWorld, fn: () => Promise<unknown>): Promis
     const name = (JSON.parse(line) as { eventName?: string }).eventName ?? '?';
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
-  return [...counts].map(([k, v]) => `${v} ${k}`).join(', ');
+  // By name: calls made concurrently (the Decrypts and the Encrypt) reach the log in any order.
+  return [...counts]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
 }
 
 function enclaveCpuShortfall(median: number, mode: BenchSigningMode): string {
