@@ -89,8 +89,9 @@ function dependentRoundTrips(calls: readonly KmsCallRecord[]): number {
 const ops = (calls: readonly KmsCallRecord[]): string[] => calls.map((c) => c.operation).sort();
 const of = (calls: readonly KmsCallRecord[], op: string): KmsCallRecord[] => calls.filter((c) => c.operation === op);
 
-// Long enough that two calls started in the same pack step always overlap on a busy machine.
-const L = 300;
+// Long enough that calls started in the same pack step (the Encrypt goes out just before the
+// recipient attestation, the Decrypts just after it) overlap even on a busy machine.
+const L = 400;
 
 describe('KMS calls of one pack: dependency order per mode', () => {
   it('KMS envelope, sealed signature: Encrypt runs alongside the Decrypts — one dependent round trip', async () => {
@@ -127,7 +128,8 @@ describe('KMS calls of one pack: dependency order per mode', () => {
     const calls = await callsOfOnePack('api-gateway', 'production', 'sealed', { Decrypt: 3 * L, Encrypt: 0 });
     const [encrypt] = of(calls, 'Encrypt');
     for (const d of of(calls, 'Decrypt')) expect(encrypt!.answeredAt).toBeLessThan(d.answeredAt);
-    expect(dependentRoundTrips(calls)).toBe(1);
+    // (No chain depth here: an instant Encrypt may be answered before the Decrypts even leave,
+    // which timestamps cannot tell from a dependency.)
   });
 
   it('a fast Decrypt and a slow Encrypt: the pack still ends only after the wrap (the artifact needs it)', async () => {
