@@ -179,6 +179,7 @@ async function readAndMeasure(path: string, opts: InspectOptions, fileSha256: bo
     let crc = crc32(raw.subarray(0, CRC_OFFSET));
     let crcLength = CRC_OFFSET;
     let chunks = 0;
+    let measuredChunks = 0;
     const localCrc = (b: Uint8Array): void => {
       crc = crc32(b, crc);
       crcLength += b.length;
@@ -213,9 +214,13 @@ async function readAndMeasure(path: string, opts: InspectOptions, fileSha256: bo
           if (bytesRead === 0) throw new EifError('EIF_TRUNCATED', `file shrank while reading section ${s.type}`);
           const chunk = buf.subarray(0, bytesRead);
           pos += bytesRead;
-          if (measured) pcrs.submit(buf, bytesRead, target);
+          // Every other measured chunk is checksummed by the PCR worker: it already extends one
+          // SHA-384 chain as the calling thread does (plus the read), so the CRC is split to keep
+          // the two threads even.
+          const crcOnWorker = measured && pcrs.chunkCrcs && measuredChunks++ % 2 === 0;
+          if (measured) pcrs.submit(buf, bytesRead, target, crcOnWorker);
           sha?.update(chunk);
-          if (measured && pcrs.chunkCrcs) workerCrc(bytesRead);
+          if (crcOnWorker) workerCrc(bytesRead);
           else localCrc(chunk);
           if (!measured) keep.push(Buffer.from(chunk));
         }
