@@ -8,12 +8,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { EncryptCommand } from '@aws-sdk/client-kms';
-import { encryptSops, sopsMap } from '../enclave-app/sops/index.js';
 import type { PackRequest } from '../enclave-app/protocol.js';
 import { EnclaveClient } from '../host-proxy/index.js';
 import type { BenchWorld } from './sim-world.js';
-import { seededSecrets } from './sops.js';
+import { shapedInputs } from './shaped-repo.js';
 import { SeededBytes, seededHex } from './seeded.js';
 import { fmt, summarize } from './stats.js';
 import type { BenchResult } from './results-types.js';
@@ -30,65 +28,22 @@ export interface EnclaveRssBenchOptions {
 /** The goal: peak RSS of the enclave process. */
 export const RSS_GOAL_MIB = 150;
 
-const FIXED_TIME = new Date(Date.UTC(2030, 0, 15, 12, 0, 0));
-
-/** clef.yaml for the bulk identity (one environment, `namespaces` namespaces, KMS envelope). */
-function bulkManifest(names: string[], sourceArn: string, wrapArn: string): string {
-  return [
-    'version: 1',
-    'environments:',
-    '  - name: production',
-    '    description: Production',
-    'namespaces:',
-    ...names.flatMap((n) => [`  - name: ${n}`, `    description: bulk namespace ${n}`]),
-    'sops:',
-    '  default_backend: awskms',
-    `  aws_kms_arn: "${sourceArn}"`,
-    'file_pattern: "secrets/{namespace}/{environment}.enc.yaml"',
-    'service_identities:',
-    '  - name: bulk',
-    '    description: benchmark identity holding every namespace',
-    `    namespaces: [${names.join(', ')}]`,
-    '    pack_only: true',
-    '    environments:',
-    `      production: {kms: {provider: aws, keyId: "${wrapArn}"}}`,
-    '',
-  ].join('\n');
-}
-
 /** Builds the bulk pack request (files encrypted once, with seeded keys, IVs and values). */
 async function bulkRequest(world: BenchWorld, o: EnclaveRssBenchOptions): Promise<PackRequest> {
-  const names = Array.from({ length: o.namespaces }, (_, i) => `ns${String(i).padStart(2, '0')}`);
   const perNamespace = Math.ceil(o.secrets / o.namespaces);
-  const manifest = bulkManifest(names, world.keys.source, world.keys.wrap);
-  const files = [];
-  for (const ns of names) {
-    const seeded = new SeededBytes(`rss ${ns}`);
-    const bytes = await encryptSops([sopsMap(seededSecrets(perNamespace, `rss ${ns}`))], {
-      format: 'yaml',
-      keyGroups: [[{ type: 'kms', arn: world.keys.source }]],
-      kms: async (req) => {
-        const out = await world.admin.send(new EncryptCommand({ KeyId: req.arn, Plaintext: req.plaintext }));
-        return Buffer.from(out.CiphertextBlob!).toString('base64');
-      },
-      dataKey: seeded.next(32),
-      ivs: () => seeded.next(32),
-      now: FIXED_TIME,
-    });
-    files.push({ path: `secrets/${ns}/production.enc.yaml`, content: bytes });
-  }
+  const inputs = await shapedInputs(world, { identity: 'bulk', files: o.namespaces, keysPerFile: perNamespace, seed: 'rss' });
   const dir = path.join(world.dir, 'bulk-repo');
   await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, 'clef.yaml'), manifest);
+  await writeFile(path.join(dir, 'clef.yaml'), inputs.manifest.content);
   return {
-    identity: 'bulk',
-    environment: 'production',
+    identity: inputs.identity,
+    environment: inputs.environment,
     commit: seededHex('bulk commit', 20),
     repository: 'example/bulk',
     nonce: new Uint8Array(new SeededBytes('rss nonce').next(32)),
     requestedBy: 'bench',
-    manifest: { path: 'clef.yaml', content: new Uint8Array(Buffer.from(manifest, 'utf8')) },
-    files,
+    manifest: inputs.manifest,
+    files: inputs.files,
     options: { signing: 'kms' },
     credentials: world.enclaveCredentials,
   };

@@ -6,7 +6,19 @@
 export { benchAttestation, loadGenuineDocuments, type AttestationBenchOptions } from './attestation.js';
 export { benchSops, seededSecrets, type SopsBenchOptions } from './sops.js';
 export { benchEif, type EifBenchOptions } from './eif.js';
-export { benchPack, DEPENDENT_KMS_ROUND_TRIPS, ALLOWANCE_MS, type PackBenchOptions, type PackSample } from './pack.js';
+export {
+  benchPack,
+  dependentRoundTrips,
+  ALLOWANCE_MS,
+  CONCURRENT_ALLOWANCE_MS,
+  ENCLAVE_CPU_GOAL_MS,
+  PROXY_CPU_GOAL_MS,
+  type BenchSigningMode,
+  type PackBenchOptions,
+  type PackSample,
+  type PackShape,
+} from './pack.js';
+export { shapedInputs, shapedManifest, type ShapedInputs } from './shaped-repo.js';
 export { benchVerifyReceipt, COLD_START_GOAL_MS, type VerifyReceiptBenchOptions } from './verify-receipt.js';
 export { benchEnclaveRss, RSS_GOAL_MIB, type EnclaveRssBenchOptions } from './enclave-rss.js';
 export { startBenchWorld, type BenchWorld, type EnclaveChild } from './sim-world.js';

@@ -17,12 +17,18 @@ function clockTicks(): number {
 
 /** User + system CPU milliseconds a process has used so far (from /proc/<pid>/stat). */
 export function processCpuMs(pid: number): number {
+  const t = processCpuTimes(pid);
+  return t.userMs + t.systemMs;
+}
+
+/** User and system (kernel) CPU milliseconds of a process so far, all threads (from /proc/<pid>/stat). */
+export function processCpuTimes(pid: number): { userMs: number; systemMs: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name (which may contain spaces) start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
-  return ((utime + stime) / clockTicks()) * 1000;
+  return { userMs: (utime / clockTicks()) * 1000, systemMs: (stime / clockTicks()) * 1000 };
 }
 
 /** User + system CPU milliseconds this process has used so far. */

@@ -8,8 +8,9 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { READ_CHUNK } from './byte-source.js';
-import { crc32 } from './crc32.js';
+import { crc32, crc32Combine } from './crc32.js';
 import { EifError } from './errors.js';
+import { InternalError } from '../common/errors.js';
 import {
   CRC_OFFSET,
   EIF_HEADER_SIZE,
@@ -147,6 +148,15 @@ export interface InspectOptions {
 
 /** Reads, checks and measures an EIF file; throws EifError for structural problems. */
 export async function inspectEif(path: string, opts: InspectOptions = {}): Promise<EifInspection> {
+  const r = await readAndMeasure(path, opts, true);
+  return { ...r, eifSha256: r.eifSha256! };
+}
+
+/**
+ * One streaming pass over the file: CRC-32 and the PCR chains always, the file's SHA-256 only
+ * when asked (`describeEif` does not need it, and it costs half a SHA-384 per byte).
+ */
+async function readAndMeasure(path: string, opts: InspectOptions, fileSha256: boolean): Promise<Omit<EifInspection, 'eifSha256'> & { eifSha256: string | undefined }> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -162,8 +172,24 @@ export async function inspectEif(path: string, opts: InspectOptions = {}): Promi
     checkSectionKinds(header, sections);
 
     // Step 4: stream everything once; large images hash PCR0 and PCR1/PCR2 on worker threads.
-    const sha = createHash('sha256').update(raw);
+    const sha = fileSha256 ? createHash('sha256').update(raw) : undefined;
+    // The CRC in file order: runs checksummed here, and chunks the PCR worker checksummed
+    // (`pcrs.chunkCrcs`), combined at the end.
+    const crcParts: Array<{ crc: number; length: number } | { chunk: number; length: number }> = [];
     let crc = crc32(raw.subarray(0, CRC_OFFSET));
+    let crcLength = CRC_OFFSET;
+    let chunks = 0;
+    let measuredChunks = 0;
+    const localCrc = (b: Uint8Array): void => {
+      crc = crc32(b, crc);
+      crcLength += b.length;
+    };
+    const workerCrc = (length: number): void => {
+      if (crcLength > 0) crcParts.push({ crc, length: crcLength });
+      crcParts.push({ chunk: chunks++, length });
+      crc = 0;
+      crcLength = 0;
+    };
     const pcrBytes = sections.reduce((n, s) => (s.type === 'kernel' || s.type === 'cmdline' || s.type === 'ramdisk' ? n + s.size : n), 0);
     const parallel = opts.parallelHashing === 'always' || (opts.parallelHashing !== 'never' && pcrBytes >= PARALLEL_THRESHOLD);
     const pcrs = parallel ? parallelPcrStreams() : inlinePcrStreams(READ_CHUNK);
@@ -175,8 +201,8 @@ export async function inspectEif(path: string, opts: InspectOptions = {}): Promi
     try {
       for (const s of sections) {
         const sh = await readExactly(fh, SECTION_HEADER_SIZE, s.offset);
-        sha.update(sh);
-        crc = crc32(sh, crc);
+        sha?.update(sh);
+        localCrc(sh);
         const measured = s.type === 'kernel' || s.type === 'cmdline' || s.type === 'ramdisk';
         const target = s.type === 'ramdisk' && ramdiskIndex > 0 ? 'pcr2' : 'pcr1';
         const keep: Buffer[] = [];
@@ -188,9 +214,14 @@ export async function inspectEif(path: string, opts: InspectOptions = {}): Promi
           if (bytesRead === 0) throw new EifError('EIF_TRUNCATED', `file shrank while reading section ${s.type}`);
           const chunk = buf.subarray(0, bytesRead);
           pos += bytesRead;
-          if (measured) pcrs.submit(buf, bytesRead, target);
-          sha.update(chunk);
-          crc = crc32(chunk, crc);
+          // Every other measured chunk is checksummed by the PCR worker: it already extends one
+          // SHA-384 chain as the calling thread does (plus the read), so the CRC is split to keep
+          // the two threads even.
+          const crcOnWorker = measured && pcrs.chunkCrcs && measuredChunks++ % 2 === 0;
+          if (measured) pcrs.submit(buf, bytesRead, target, crcOnWorker);
+          sha?.update(chunk);
+          if (crcOnWorker) workerCrc(bytesRead);
+          else localCrc(chunk);
           if (!measured) keep.push(Buffer.from(chunk));
         }
         if (s.type === 'ramdisk') ramdiskIndex++;
@@ -201,7 +232,14 @@ export async function inspectEif(path: string, opts: InspectOptions = {}): Promi
     } finally {
       await pcrs.close();
     }
-    const checkCrc = crc === header.crc32;
+    if (crcLength > 0) crcParts.push({ crc, length: crcLength });
+    let fileCrc = 0;
+    for (const part of crcParts) {
+      const partCrc = 'crc' in part ? part.crc : pcrValues.crcs?.[part.chunk];
+      if (partCrc === undefined) throw new InternalError('a PCR hashing thread returned no CRC for a chunk');
+      fileCrc = crc32Combine(fileCrc, partCrc, part.length);
+    }
+    const checkCrc = fileCrc === header.crc32;
     const pcr0 = pcrValues.pcr0;
     const measurements: EifDescription['Measurements'] = {
       HashAlgorithm: HASH_ALGORITHM,
@@ -247,7 +285,7 @@ export async function inspectEif(path: string, opts: InspectOptions = {}): Promi
       ...(description.SignatureCheck === undefined ? {} : { SignatureCheck: description.SignatureCheck }),
       ...(metadata ? { ImageName: metadata.ImageName, ImageVersion: metadata.ImageVersion, Metadata: describeMetadata(metadata) } : {}),
     };
-    return { description: ordered, arch: header.arch, header, sections, metadata, fileSize, eifSha256: sha.digest('hex') };
+    return { description: ordered, arch: header.arch, header, sections, metadata, fileSize, eifSha256: sha?.digest('hex') };
   } finally {
     await fh.close();
   }
@@ -269,7 +307,7 @@ function describeMetadata(m: EifMetadata): Record<string, unknown> {
 
 /** `nitro-cli describe-eif` in TypeScript: the description only. */
 export async function describeEif(path: string): Promise<EifDescription> {
-  return (await inspectEif(path)).description;
+  return (await readAndMeasure(path, {}, false)).description;
 }
 
 /** Like describeEif but fails closed: a CRC mismatch or a failed signature check is an error. */

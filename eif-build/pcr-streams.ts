@@ -1,32 +1,43 @@
 /**
  * The PCR0 and PCR1/PCR2 SHA-384 chains of an EIF, fed chunk by chunk by the reader. Small
  * images hash on the calling thread; large ones hand each chunk to one worker thread (the
- * PCR1/PCR2 chain) through a small fixed ring of shared buffers while the calling thread hashes
- * PCR0 next to the reader's SHA-256 and CRC-32, so the two SHA-384 passes over the same bytes run
+ * PCR1/PCR2 chain, and every other chunk's CRC-32) through a small fixed ring of shared buffers while the
+ * calling thread reads and hashes PCR0, so the two SHA-384 passes over the same bytes run
  * side by side. (A second worker for PCR0 was measured slower on the 2-core benchmark machine:
  * three busy threads on two cores.) Memory stays constant: at most RING_SLOTS chunks are in
  * flight whatever the image size.
  */
 import { Worker } from 'node:worker_threads';
+import * as zlib from 'node:zlib';
 import { PcrHasher, pcrFromDigest } from './pcr.js';
 import { InternalError } from '../common/errors.js';
 
 /** Which PCR chains a chunk of section data extends (PCR0 always; PCR1 or PCR2 as well). */
 export type PcrTarget = 'pcr1' | 'pcr2';
 
-/** The three PCR values. */
+/** The three PCR values (and, with `chunkCrcs`, the CRC-32 of each submitted chunk in order). */
 export interface PcrValues {
   pcr0: Buffer;
   pcr1: Buffer;
   pcr2: Buffer;
+  crcs?: number[];
 }
 
 /** Where the reader reads section data into and hands it over for PCR hashing. */
 export interface PcrStreams {
+  /**
+   * True when the streams also compute the CRC-32 of every submitted chunk (on the worker, so the
+   * calling thread only reads and hashes PCR0): `finish()` then returns them in submission order
+   * and the reader combines them with `crc32Combine` instead of checksumming those bytes itself.
+   */
+  readonly chunkCrcs: boolean;
   /** A buffer to read the next chunk into (waits until one is free). */
   buffer(): Promise<Buffer>;
-  /** Hashes `buf[0, length)` (a buffer from `buffer()`) into PCR0 and `target`. */
-  submit(buf: Buffer, length: number, target: PcrTarget): void;
+  /**
+   * Hashes `buf[0, length)` (a buffer from `buffer()`) into PCR0 and `target`; with `crc` (only
+   * when `chunkCrcs`), also takes the chunk's CRC-32, returned by `finish()` in submission order.
+   */
+  submit(buf: Buffer, length: number, target: PcrTarget, crc?: boolean): void;
   /** Waits for every chunk and returns the PCRs; the streams cannot be used afterwards. */
   finish(): Promise<PcrValues>;
   /** Releases threads (safe to call more than once, and after a failure). */
@@ -47,6 +58,7 @@ export function inlinePcrStreams(chunkSize: number): PcrStreams {
   const h1 = new PcrHasher();
   const h2 = new PcrHasher();
   return {
+    chunkCrcs: false,
     buffer: () => Promise.resolve(buf),
     submit(b, length, target) {
       const chunk = b.subarray(0, length);
@@ -64,6 +76,7 @@ export function inlinePcrStreams(chunkSize: number): PcrStreams {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const { crc32 } = require('node:zlib');
 const slots = workerData.slots.map((s) => Buffer.from(s));
 const chains = new Map();
 const chain = (name) => {
@@ -73,8 +86,9 @@ const chain = (name) => {
 };
 parentPort.on('message', (m) => {
   if (m.op === 'update') {
-    chain(m.name).update(slots[m.slot].subarray(0, m.length));
-    parentPort.postMessage({ op: 'done', slot: m.slot });
+    const chunk = slots[m.slot].subarray(0, m.length);
+    chain(m.name).update(chunk);
+    parentPort.postMessage({ op: 'done', slot: m.slot, crc: m.crc ? crc32(chunk) >>> 0 : undefined });
   } else if (m.op === 'digest') {
     const digests = {};
     for (const name of m.names) digests[name] = chain(name).digest();
@@ -86,6 +100,7 @@ parentPort.on('message', (m) => {
 interface WorkerReply {
   op: 'done' | 'digests';
   slot?: number;
+  crc?: number;
   digests?: Record<string, Uint8Array>;
 }
 
@@ -95,7 +110,7 @@ class ChainWorker {
   private failure: Error | undefined;
   private digestWaiter: { resolve: (d: Record<string, Uint8Array>) => void; reject: (e: Error) => void } | undefined;
 
-  constructor(slots: SharedArrayBuffer[], onDone: (slot: number) => void, onFailure: (e: Error) => void) {
+  constructor(slots: SharedArrayBuffer[], onDone: (slot: number, crc: number | undefined) => void, onFailure: (e: Error) => void) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { slots } });
     const fail = (e: Error): void => {
       this.failure ??= e;
@@ -104,7 +119,7 @@ class ChainWorker {
       onFailure(e);
     };
     this.worker.on('message', (m: WorkerReply) => {
-      if (m.op === 'done' && m.slot !== undefined) onDone(m.slot);
+      if (m.op === 'done' && m.slot !== undefined) onDone(m.slot, m.crc);
       else if (m.op === 'digests' && m.digests) {
         this.digestWaiter?.resolve(m.digests);
         this.digestWaiter = undefined;
@@ -114,8 +129,8 @@ class ChainWorker {
     this.worker.on('exit', (code) => fail(new Error(`hash worker exited (code ${code})`)));
   }
 
-  update(slot: number, length: number, name: string): void {
-    this.worker.postMessage({ op: 'update', slot, length, name });
+  update(slot: number, length: number, name: string, crc: boolean): void {
+    this.worker.postMessage({ op: 'update', slot, length, name, crc });
   }
 
   digests(names: string[]): Promise<Record<string, Uint8Array>> {
@@ -132,7 +147,15 @@ class ChainWorker {
   }
 }
 
-/** PCR0 on the calling thread, PCR1 and PCR2 on one worker thread, over a ring of shared chunks. */
+/** Node's native CRC-32 (Node ≥ 20.15 / 22.2), which the worker needs to take the CRC over. */
+const WORKER_CRC = typeof (zlib as { crc32?: unknown }).crc32 === 'function';
+
+/**
+ * PCR0 on the calling thread; PCR1 and PCR2 — and the CRC-32 of the chunks the reader asks for,
+ * where Node has zlib.crc32 — on one worker thread, over a ring of shared chunks. Both threads
+ * then run one SHA-384 over every byte; the reader splits the CRC between them (every other
+ * chunk) so neither waits for the other on two cores.
+ */
 export function parallelPcrStreams(): PcrStreams {
   const slots = Array.from({ length: RING_SLOTS }, () => new SharedArrayBuffer(PARALLEL_CHUNK));
   const views: Buffer[] = slots.map((s) => Buffer.from(s));
@@ -140,7 +163,10 @@ export function parallelPcrStreams(): PcrStreams {
   const waiters = new Map<number, () => void>();
   let failure: Error | undefined;
   let next = 0;
-  const onDone = (slot: number): void => {
+  const crcs: number[] = [];
+  const onDone = (slot: number, crc: number | undefined): void => {
+    // One worker answers in submission order, so the CRCs line up with the chunks that asked.
+    if (crc !== undefined) crcs.push(crc);
     if (--pending[slot]! === 0) {
       const w = waiters.get(slot);
       waiters.delete(slot);
@@ -158,6 +184,7 @@ export function parallelPcrStreams(): PcrStreams {
   let closed = false;
 
   return {
+    chunkCrcs: WORKER_CRC,
     async buffer() {
       const slot = next;
       next = (next + 1) % RING_SLOTS;
@@ -165,11 +192,11 @@ export function parallelPcrStreams(): PcrStreams {
       if (failure) throw broken();
       return views[slot]!;
     },
-    submit(buf, length, target) {
+    submit(buf, length, target, crc = false) {
       const slot = views.indexOf(buf);
       if (slot < 0) throw new InternalError('submit() needs a buffer from buffer()');
       pending[slot] = 1;
-      pcr12Worker.update(slot, length, target);
+      pcr12Worker.update(slot, length, target, WORKER_CRC && crc);
       h0.update(buf.subarray(0, length));
     },
     async finish() {
@@ -177,7 +204,7 @@ export function parallelPcrStreams(): PcrStreams {
       const b = await pcr12Worker.digests(['pcr1', 'pcr2']).catch(() => {
         throw broken();
       });
-      return { pcr0: h0.finish(), pcr1: pcrFromDigest(b['pcr1']!), pcr2: pcrFromDigest(b['pcr2']!) };
+      return { pcr0: h0.finish(), pcr1: pcrFromDigest(b['pcr1']!), pcr2: pcrFromDigest(b['pcr2']!), ...(WORKER_CRC ? { crcs } : {}) };
     },
     async close() {
       if (closed) return;

@@ -5,7 +5,7 @@
  */
 export { ClefError, isClefError, type ClefErrorCode } from './errors.js';
 export * from './manifest-types.js';
-export { parseManifest, validateManifest, formatYamlPath } from './manifest.js';
+export { parseManifest, parseManifestCached, validateManifest, formatYamlPath } from './manifest.js';
 export { parseAwsKmsArn, regionFromKmsArn, type AwsKmsArn } from './aws-arn.js';
 export { checkAgeRecipient } from './age-recipient.js';
 export {
@@ -49,7 +49,9 @@ export {
 export { importVerifyKey, verifySignatureBytes, type VerifyKey, type VerifyKeyInput } from './verify-key.js';
 export {
   packArtifact,
+  startKmsWrap,
   type PackArtifactOptions,
+  type PendingKmsWrap,
   type PackedArtifactFile,
   type WrapKeyPort,
   type WrapKeyResult,

@@ -8,6 +8,7 @@
  * Where Clef silently ignores a mistyped optional field that does not affect packing
  * (`protected: "yes"`, `schema: 3`), so do we: a manifest Clef accepts must pack here too.
  */
+import { createHash } from 'node:crypto';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { checkAgeRecipient } from './age-recipient.js';
 import { parseAwsKmsArn } from './aws-arn.js';
@@ -84,6 +85,38 @@ function isBackend(v: unknown): v is SopsBackend {
  * Parses clef.yaml text (or bytes) and validates it; the entry point for the pack.
  * Throws `ClefError('CLEF_MANIFEST_INVALID')` naming the YAML path of the first bad field.
  */
+/**
+ * `parseManifest` remembered by the exact bytes: CI sends the same clef.yaml for every identity,
+ * environment and run of a commit, and parsing the YAML is a measurable part of a pack's CPU.
+ * The result is a pure function of the bytes and deep-frozen, so no caller can change what the
+ * next caller gets; failures are not remembered (they are cheap to repeat and carry positions).
+ */
+export function parseManifestCached(source: Uint8Array): ClefManifest {
+  const id = createHash('sha256').update(source).digest('base64');
+  const known = manifestCache.get(id);
+  if (known) {
+    // Most recently used last: the Map's order is the eviction order.
+    manifestCache.delete(id);
+    manifestCache.set(id, known);
+    return known;
+  }
+  const parsed = deepFreeze(parseManifest(source));
+  manifestCache.set(id, parsed);
+  if (manifestCache.size > MANIFEST_CACHE_ENTRIES) manifestCache.delete(manifestCache.keys().next().value!);
+  return parsed;
+}
+
+const MANIFEST_CACHE_ENTRIES = 16;
+const manifestCache = new Map<string, ClefManifest>();
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 export function parseManifest(source: string | Uint8Array): ClefManifest {
   const text = decodeManifest(source);
   const lineCounter = new LineCounter();

@@ -30,8 +30,22 @@ function invalid(message: string, cause?: unknown): ClefError {
   });
 }
 
+/** Imported KeyObjects (immutable), so a signer's key is checked and exported once, not per artifact. */
+const importedKeyObjects = new WeakMap<KeyObject, VerifyKey>();
+
 /** Loads a verify key and decides its algorithm from its type (Ed25519 or EC P-256). */
 export function importVerifyKey(input: VerifyKeyInput): VerifyKey {
+  if (typeof input === 'object' && !(input instanceof Uint8Array)) {
+    const known = importedKeyObjects.get(input);
+    if (known) return known;
+    const imported = importVerifyKeyUncached(input);
+    importedKeyObjects.set(input, imported);
+    return imported;
+  }
+  return importVerifyKeyUncached(input);
+}
+
+function importVerifyKeyUncached(input: VerifyKeyInput): VerifyKey {
   let key: KeyObject;
   try {
     if (typeof input === 'string') {

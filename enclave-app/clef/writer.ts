@@ -38,14 +38,62 @@ export interface WrapKeyResult {
  */
 export type WrapKeyPort = (dek: Uint8Array, keyId: string) => Promise<WrapKeyResult>;
 
+/**
+ * A data key drawn and sent to the wrap port before the plaintext exists, so KMS `Encrypt` runs
+ * while the SOPS files are still being decrypted instead of after them (see `startKmsWrap`).
+ * `packArtifact` takes it over: it encrypts with `dek` and zeroises it. A caller that never
+ * reaches `packArtifact` must call `discard()`, which waits for the wrap to settle (no KMS call
+ * outlives a pack) and zeroises the key.
+ */
+export interface PendingKmsWrap {
+  /** The KMS key the DEK is being wrapped under (must equal the envelope's). */
+  readonly keyId: string;
+  readonly dek: Uint8Array;
+  /** The wrap port's answer; never rejects unhandled (the failure is re-thrown where it is awaited). */
+  readonly wrapped: Promise<WrapKeyResult>;
+  /** Waits for the wrap to settle (ignoring its outcome) and zeroises the DEK. */
+  discard(): Promise<void>;
+}
+
+/**
+ * Draws the artifact's DEK and starts wrapping it with the KMS wrap port at once. The DEK is
+ * random and independent of the plaintext, so nothing is learnt or chosen earlier than before;
+ * only the round trip moves off the critical path.
+ */
+export function startKmsWrap(o: { keyId: string; wrapKey: WrapKeyPort; dek?: Uint8Array; randomBytes?: (size: number) => Uint8Array }): PendingKmsWrap {
+  const dek = o.dek !== undefined ? ownedFixed(o.dek, 32, 'dek') : randomOf(o, 32);
+  let wrapped: Promise<WrapKeyResult>;
+  try {
+    wrapped = o.wrapKey(dek, o.keyId);
+  } catch (err) {
+    wrapped = Promise.reject(err);
+  }
+  // Observed here so an early failure is not an unhandled rejection; awaited (and thrown) by packArtifact.
+  wrapped.catch(() => undefined);
+  return {
+    keyId: o.keyId,
+    dek,
+    wrapped,
+    async discard() {
+      await wrapped.then(
+        () => undefined,
+        () => undefined,
+      );
+      zeroize(dek);
+    },
+  };
+}
+
 export interface PackArtifactOptions {
   identity: string;
   environment: string;
   /** UTF-8 of the merged plaintext (see merge.ts). Not modified; the caller zeroises it. */
   plaintext: Uint8Array;
   envelope: EnvelopeConfig;
-  /** Required for the KMS path. */
+  /** Required for the KMS path (unless `pendingWrap` is given). */
   wrapKey?: WrapKeyPort;
+  /** A DEK already being wrapped (`startKmsWrap`); taken over and zeroised. Excludes `wrapKey` and `dek`. */
+  pendingWrap?: PendingKmsWrap;
   /** Absent → unsigned artifact. */
   signer?: ArtifactSigner;
   /** Lifetime in whole seconds ≥ 1; sets `expiresAt = now + ttl`. */
@@ -81,7 +129,14 @@ function badInput(message: string): ClefError {
 
 /** Packs plaintext into a Clef packed artifact v1 (KMS envelope or age), optionally signed. */
 export async function packArtifact(options: PackArtifactOptions): Promise<PackedArtifactFile> {
-  const timing = resolveTiming(options);
+  let timing: ReturnType<typeof resolveTiming>;
+  try {
+    timing = resolveTiming(options);
+    if (options.pendingWrap !== undefined && options.envelope.kind !== 'kms') throw badInput('a pending KMS wrap was given for an age envelope');
+  } catch (err) {
+    await options.pendingWrap?.discard();
+    throw err;
+  }
   const { ciphertext, envelope } =
     options.envelope.kind === 'kms'
       ? await encryptWithKmsEnvelope(options, options.envelope)
@@ -132,7 +187,7 @@ function resolveTiming(o: PackArtifactOptions): { packedAt: string; revision: st
   return { packedAt, revision, ...(expiresAt === undefined ? {} : { expiresAt }) };
 }
 
-function randomOf(o: PackArtifactOptions, size: number): Uint8Array {
+function randomOf(o: { randomBytes?: (size: number) => Uint8Array }, size: number): Uint8Array {
   const bytes = (o.randomBytes ?? ((n: number) => new Uint8Array(nodeRandomBytes(n))))(size);
   if (!(bytes instanceof Uint8Array) || bytes.byteLength !== size) throw badInput(`randomBytes(${size}) returned the wrong size`);
   return bytes;
@@ -140,11 +195,13 @@ function randomOf(o: PackArtifactOptions, size: number): Uint8Array {
 
 /** Copies a fixed input or draws fresh random bytes, into a buffer this module owns and zeroises. */
 function ownedBytes(o: PackArtifactOptions, fixed: Uint8Array | undefined, size: number, name: string): Uint8Array {
-  if (fixed !== undefined) {
-    if (!(fixed instanceof Uint8Array) || fixed.byteLength !== size) throw badInput(`${name} must be ${size} bytes`);
-    return new Uint8Array(fixed);
-  }
+  if (fixed !== undefined) return ownedFixed(fixed, size, name);
   return randomOf(o, size);
+}
+
+function ownedFixed(fixed: Uint8Array, size: number, name: string): Uint8Array {
+  if (!(fixed instanceof Uint8Array) || fixed.byteLength !== size) throw badInput(`${name} must be ${size} bytes`);
+  return new Uint8Array(fixed);
 }
 
 const DEFAULT_WRAP_ALGORITHM: Record<string, string> = {
@@ -157,8 +214,19 @@ async function encryptWithKmsEnvelope(
   o: PackArtifactOptions,
   config: Extract<EnvelopeConfig, { kind: 'kms' }>,
 ): Promise<{ ciphertext: string; envelope: KmsEnvelope }> {
-  if (o.wrapKey === undefined) throw badInput('the KMS envelope path needs a wrapKey port');
-  const dek = ownedBytes(o, o.dek, 32, 'dek');
+  const pending = o.pendingWrap;
+  if (pending !== undefined) {
+    if (o.wrapKey !== undefined || o.dek !== undefined) {
+      await pending.discard();
+      throw badInput('give pendingWrap, or wrapKey (and dek), not both');
+    }
+    if (pending.keyId !== config.keyId) {
+      await pending.discard();
+      throw badInput(`the pending wrap is for ${pending.keyId}, not the envelope's ${config.keyId}`);
+    }
+  } else if (o.wrapKey === undefined) throw badInput('the KMS envelope path needs a wrapKey port');
+  const dek = pending ? pending.dek : ownedBytes(o, o.dek, 32, 'dek');
+  let wrapping: Promise<WrapKeyResult> | undefined = pending?.wrapped;
   try {
     const iv = ownedBytes(o, o.iv, 12, 'iv');
     const cipher = createCipheriv('aes-256-gcm', dek, iv);
@@ -167,7 +235,8 @@ async function encryptWithKmsEnvelope(
 
     let wrapped: WrapKeyResult;
     try {
-      wrapped = await o.wrapKey(dek, config.keyId);
+      wrapping ??= o.wrapKey!(dek, config.keyId);
+      wrapped = await wrapping;
     } catch (err) {
       if (isAttestedPackError(err)) throw err;
       throw new ClefError('CLEF_KEY_WRAP_FAILED', `wrapping the data key with ${config.keyId} failed`, { cause: err });
@@ -175,6 +244,8 @@ async function encryptWithKmsEnvelope(
     const envelope = checkWrapResult(wrapped, config);
     return { ciphertext: toBase64(ct), envelope: { ...envelope, iv: toBase64(iv), authTag: toBase64(tag) } };
   } finally {
+    // The wrap port may still hold the DEK (a throw before it was awaited): let it settle first.
+    if (wrapping) await wrapping.then(() => undefined, () => undefined);
     zeroize(dek);
   }
 }

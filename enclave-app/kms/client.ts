@@ -116,6 +116,21 @@ export class RelayTlsAgent extends https.Agent {
   }
 }
 
+/**
+ * Settings the SDK would otherwise look up for every new client (one per pack) in environment
+ * variables and ~/.aws files, failing through its provider chain each time. Here they are fixed
+ * by design: the relay reaches one host, kms.<region>.amazonaws.com, so FIPS or dual-stack
+ * endpoints could not be reached anyway, and the enclave has no AWS configuration files.
+ */
+const FIXED_CLIENT_SETTINGS = {
+  useFipsEndpoint: false,
+  useDualstackEndpoint: false,
+  retryMode: 'standard',
+  defaultsMode: 'legacy',
+  authSchemePreference: [],
+  userAgentAppId: 'attested-pack',
+} as const satisfies Partial<KMSClientConfig>;
+
 /** A long-lived connection to KMS; hands out per-request ports bound to forwarded credentials. */
 export class KmsConnection {
   private readonly handler: NodeHttpHandler;
@@ -158,6 +173,7 @@ export class KmsConnection {
       requestHandler: this.handler,
       maxAttempts: this.maxAttempts,
       ...(this.endpoint ? { endpoint: this.endpoint } : {}),
+      ...FIXED_CLIENT_SETTINGS,
     };
     return new SdkKmsPort(new KMSClient(config));
   }

@@ -8,26 +8,34 @@
  *      KMS Decrypt → data key → SOPS decrypt
  *      with MAC check
  *
+ * The critical path holds one dependent KMS round trip (two with KMS signing): the artifact's DEK
+ * does not depend on any plaintext, so it is drawn and its KMS `Encrypt` starts before step 3 and
+ * runs alongside the Decrypts; step 6 only waits for it. KMS `Sign` needs the ciphertext, so it
+ * follows the Decrypts; a sealed signature is local; step 7's attestation is the only step after
+ * signing. test/enclave-app/pack/critical-path.test.ts checks this order in the KMS simulator.
+ *
  * Only files inside the identity's scope are decrypted (extra files in the request are ignored
  * and never reach KMS). Nothing returned holds plaintext: the artifact is ciphertext, the
  * receipt holds hashes and ARNs.
  */
-import type { KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { posix } from 'node:path';
 import { fileDigests, zeroize, toHex } from '../../common/bytes.js';
 import { isAttestedPackError } from '../../common/errors.js';
 import { buildReceipt, claimsDigest, serializeReceipt } from '../../attestation/receipt.js';
 import type { ReceiptClaims, ReceiptInput } from '../../attestation/receipt-types.js';
 import {
-  parseManifest,
+  parseManifestCached,
   resolvePackScope,
   mergeScopedValues,
   packArtifact,
+  startKmsWrap,
   createDigestSigner,
   createEd25519Signer,
   type ArtifactSigner,
   type NamespaceValues,
   type PackScope,
+  type PendingKmsWrap,
   type ScopedCell,
 } from '../clef/index.js';
 import { decryptSops, readSopsMetadata, type SopsDecrypted } from '../sops/index.js';
@@ -107,7 +115,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
   // 2. clef.yaml → the scope: which cells to read and how to wrap the artifact.
   // Cell paths in clef.yaml are relative to its directory; request and receipt paths are repo-relative.
   checkManifest(request.manifest.content, ports.manifestSha256);
-  const manifest = parseManifest(request.manifest.content);
+  const manifest = parseManifestCached(request.manifest.content);
   const manifestDir = posix.dirname(request.manifest.path);
   const repoPath = (cellPath: string): string => (manifestDir === '.' ? cellPath : posix.join(manifestDir, cellPath));
   const byPath = new Map(request.files.map((f) => [f.path, f.content]));
@@ -130,19 +138,33 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
   // cost a single plaintext.
   const signer = await signerFor(request.options.signing, ports);
 
-  // 3. One attestation document carrying our recipient key serves every KMS call of this pack.
-  const key = await ports.recipientKeys.acquire();
-  const recipient: RecipientMaterial = {
-    attestationDocument: await ports.nsm.attest({ publicKey: key.spkiDer }),
-    privateKey: key.privateKey,
-    spkiDer: key.spkiDer,
-  };
+  // The artifact's DEK is wrapped (KMS Encrypt) while steps 3–5 run; packArtifact takes it over.
+  let pendingWrap: PendingKmsWrap | undefined =
+    scope.envelope.kind === 'kms'
+      ? startKmsWrap({
+          keyId: scope.envelope.keyId,
+          wrapKey: async (dek, keyId) => {
+            const out = await ports.kms.encrypt({ keyId, plaintext: dek });
+            return { wrappedKey: out.ciphertextBlob, keyId: out.keyId };
+          },
+          ...(ports.randomBytes ? { randomBytes: ports.randomBytes } : {}),
+        })
+      : undefined;
 
-  // 4. Decrypt each scoped file (in parallel), recording the KMS keys that actually worked.
   const sourceKeys = new Set<string>();
   let decrypted: Array<{ cell: ScopedCell; result: SopsDecrypted }> = [];
   let merged: { plaintext: Uint8Array; namespaces: string[]; keyCount: number } | undefined;
   try {
+    // 3. One attestation document carrying our recipient key serves every KMS call of this pack
+    //    (and of the key's next packs for up to a minute: it binds only the key, see recipient-keys.ts).
+    const key = await ports.recipientKeys.acquire();
+    const recipient: RecipientMaterial = {
+      attestationDocument: await ports.recipientKeys.documentFor(key, ports.nsm, () => ports.nsm.attest({ publicKey: key.spkiDer })),
+      privateKey: key.privateKey,
+      spkiDer: key.spkiDer,
+    };
+
+    // 4. Decrypt each scoped file (in parallel), recording the KMS keys that actually worked.
     // allSettled: when one file fails, wait for the others before unwinding (no KMS call or
     // decryption outlives the pack), then report the first failure.
     const settled = await Promise.allSettled(
@@ -196,15 +218,14 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
     merged = mergeScopedValues(scope, values);
 
     // 6. Re-wrap and sign.
+    const handedOver = pendingWrap;
+    pendingWrap = undefined;
     const packed = await packArtifact({
       identity: request.identity,
       environment: request.environment,
       plaintext: merged.plaintext,
       envelope: scope.envelope,
-      wrapKey: async (dek, keyId) => {
-        const out = await ports.kms.encrypt({ keyId, plaintext: dek });
-        return { wrappedKey: out.ciphertextBlob, keyId: out.keyId };
-      },
+      ...(handedOver ? { pendingWrap: handedOver } : {}),
       ...(signer ? { signer: signer.signer } : {}),
       ...(request.options.ttlSeconds === undefined ? {} : { ttlSeconds: request.options.ttlSeconds }),
       now: ports.now,
@@ -247,8 +268,9 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
     const receipt = buildReceipt(claims, document);
     return { artifact: packed.bytes, receipt: new Uint8Array(Buffer.from(serializeReceipt(receipt), 'utf8')) };
   } finally {
-    // 8. Plaintext buffers die here whatever happened above.
+    // 8. Plaintext buffers die here whatever happened above; an unused DEK too, once its wrap settled.
     if (merged) zeroize(merged.plaintext);
+    await pendingWrap?.discard();
   }
 }
 
@@ -305,7 +327,7 @@ async function signerFor(mode: SigningMode, ports: PackPorts): Promise<ResolvedS
       spki = await ports.kms.getPublicKey(keyId);
       ports.publicKeyCache?.set(keyId, spki);
     }
-    const signer = createDigestSigner(async (digest) => (await ports.kms.signDigest({ keyId, digest })).signature, spki);
+    const signer = createDigestSigner(async (digest) => (await ports.kms.signDigest({ keyId, digest })).signature, publicKeyObject(spki));
     return { signer, publicKeySpki: spki, kmsKeyId: keyId };
   }
   const sealed = ports.signing.sealed;
@@ -318,5 +340,30 @@ async function signerFor(mode: SigningMode, ports: PackPorts): Promise<ResolvedS
       },
     );
   }
-  return { signer: createEd25519Signer(sealed.privateKey), publicKeySpki: sealed.publicKeySpki, sealKeyId: sealed.sealKeyId };
+  let signer = sealedSigners.get(sealed.privateKey);
+  if (!signer) sealedSigners.set(sealed.privateKey, (signer = createEd25519Signer(sealed.privateKey)));
+  return { signer, publicKeySpki: sealed.publicKeySpki, sealKeyId: sealed.sealKeyId };
+}
+
+/** One signer per unsealed key (KeyObjects are immutable): its public half is derived once. */
+const sealedSigners = new WeakMap<KeyObject, ArtifactSigner>();
+
+/**
+ * KMS signing public keys as KeyObjects, by their exact SPKI bytes (base64), so the packer's check
+ * of each new signature does not re-import the key. Bounded: a handful of signing keys at most.
+ */
+const kmsVerifyKeys = new Map<string, KeyObject>();
+function publicKeyObject(spki: Uint8Array): KeyObject | Uint8Array {
+  const id = Buffer.from(spki).toString('base64');
+  let key = kmsVerifyKeys.get(id);
+  if (!key) {
+    try {
+      key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    } catch {
+      return spki; // unusable: the packer's own check reports it (CLEF_SIGNING_FAILED)
+    }
+    if (kmsVerifyKeys.size >= 16) kmsVerifyKeys.clear();
+    kmsVerifyKeys.set(id, key);
+  }
+  return key;
 }

@@ -6,6 +6,12 @@
  * (default 1,000 uses / 5 minutes), and its successor is generated in the background (libuv's
  * thread pool) so rotation never blocks a pack. `maxUses: 1` gives a fresh key per pack.
  * Keys live only in enclave memory and are never exported.
+ *
+ * The attestation document that carries a key's public half to KMS (`documentFor`) is made once
+ * per key and reused for at most `documentMaxAgeMs` (default 60 s): it binds nothing but the
+ * enclave's measurements and that public key — no request data, no nonce — so a copy in the host's
+ * hands only lets KMS encrypt to a key the host does not hold. Rotation is unchanged: a new key
+ * gets a new document.
  */
 import { generateKeyPair, type KeyObject } from 'node:crypto';
 
@@ -22,6 +28,8 @@ export interface RecipientKeyRingOptions {
   maxUses?: number;
   maxAgeMs?: number;
   modulusLength?: 2048 | 3072 | 4096;
+  /** How long one attestation document of a key is reused (ms; KMS publishes no maximum age, the simulator accepts 5 minutes). */
+  documentMaxAgeMs?: number;
   now?: () => number;
 }
 
@@ -31,6 +39,8 @@ export class RecipientKeyRing {
   private next: Promise<RecipientKey> | undefined;
   private queue: Promise<void> = Promise.resolve();
   private serial = 0;
+  private readonly documents = new WeakMap<RecipientKey, { source: object; document: Promise<Uint8Array>; madeAt: number }>();
+  private readonly documentMaxAgeMs: number;
   private readonly maxUses: number;
   private readonly maxAgeMs: number;
   private readonly modulusLength: number;
@@ -41,7 +51,9 @@ export class RecipientKeyRing {
     this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
     this.modulusLength = options.modulusLength ?? 2048;
     this.now = options.now ?? Date.now;
+    this.documentMaxAgeMs = options.documentMaxAgeMs ?? 60_000;
     if (!Number.isInteger(this.maxUses) || this.maxUses < 1) throw new RangeError('maxUses must be a positive integer');
+    if (!(this.documentMaxAgeMs >= 0)) throw new RangeError('documentMaxAgeMs must not be negative');
     if (!(this.maxAgeMs > 0)) throw new RangeError('maxAgeMs must be positive');
   }
 
@@ -77,6 +89,23 @@ export class RecipientKeyRing {
     this.current = fresh;
     this.prefetchIfDue(fresh);
     return key;
+  }
+
+  /**
+   * The attestation document carrying `key`'s public half, made by `source` (the NSM port):
+   * `attest()` is called for the first pack of a key and again once the document is older than
+   * `documentMaxAgeMs` or comes from another source; concurrent packs share one call, and a
+   * failed call is not remembered.
+   */
+  documentFor(key: RecipientKey, source: object, attest: () => Promise<Uint8Array>): Promise<Uint8Array> {
+    const known = this.documents.get(key);
+    if (known && known.source === source && this.now() - known.madeAt < this.documentMaxAgeMs) return known.document;
+    const entry = { source, document: attest(), madeAt: this.now() };
+    this.documents.set(key, entry);
+    entry.document.catch(() => {
+      if (this.documents.get(key) === entry) this.documents.delete(key);
+    });
+    return entry.document;
   }
 
   /** Forgets every key (shutdown). */

@@ -58,8 +58,35 @@ function b64(field: string, value: string, path: readonly string[]): Buffer {
   });
 }
 
+// The shape sops writes: canonical base64 characters, a 32-byte IV, a 16-byte tag, a known type and
+// nothing after the bracket. Strings of this shape split exactly as ENC_PATTERN splits them (no
+// field can hold a ',' or ':'), so only the canonical-padding check is left for them; anything else
+// goes the general way below, with its precise errors.
+const ENC_FAST = /^ENC\[AES256_GCM,data:([A-Za-z0-9+/]+={0,2}),iv:([A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=),tag:([A-Za-z0-9+/]{21}[AQgw]==),type:(str|int|float|bool|bytes|time|comment)\]$/;
+const B64_VALUES = new Int8Array(128).fill(-1);
+for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].entries()) B64_VALUES[c.charCodeAt(0)] = i;
+
+/** True when base64 text of [A-Za-z0-9+/]*={0,2} is canonical: whole quanta and zero padding bits. */
+function canonicalPadding(text: string): boolean {
+  if (text.length % 4 !== 0) return false;
+  const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  if (pad === 0) return true;
+  const last = B64_VALUES[text.charCodeAt(text.length - pad - 1)]!;
+  return (last & (pad === 2 ? 0x0f : 0x03)) === 0;
+}
+
 /** Parses an `ENC[...]` string strictly (32-byte IV, 16-byte tag, known type). */
 export function parseEncryptedValue(s: string, path: readonly string[]): EncryptedValue {
+  const fast = ENC_FAST.exec(s);
+  if (fast !== null && canonicalPadding(fast[1]!)) {
+    // The IV and tag patterns admit only canonical 32- and 16-byte encodings.
+    return {
+      data: Buffer.from(fast[1]!, 'base64'),
+      iv: Buffer.from(fast[2]!, 'base64'),
+      tag: Buffer.from(fast[3]!, 'base64'),
+      type: fast[4] as SopsValueType,
+    };
+  }
   const m = ENC_PATTERN.exec(s);
   if (!m) {
     throw new SopsError('SOPS_BAD_VALUE', `value at ${describePath(path)} should be encrypted but does not match sops' ENC[AES256_GCM,...] format`, {

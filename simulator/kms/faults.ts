@@ -1,5 +1,6 @@
 /**
- * Fault knobs for tests and benchmarks: a fixed latency before every answer, a
+ * Fault knobs for tests and benchmarks: a fixed latency before every answer (or one per KMS
+ * operation, so a test can tell which calls wait for which), a
  * ThrottlingException every Nth call, a 500 KMSInternalException every Nth call, and "stall"
  * (accept the request and never answer until the simulator closes). Settable at start and at
  * runtime; counting is per KMS call, in arrival order.
@@ -9,6 +10,8 @@ import { KmsSimError } from './errors.js';
 /** The knobs; absent or 0 means off. */
 export interface KmsFaults {
   latencyMs?: number;
+  /** Latency per operation name (`Decrypt`, `Encrypt`, `Sign`, …); overrides `latencyMs` for those. */
+  latencyByOperation?: Readonly<Record<string, number>>;
   throttleEveryN?: number;
   failEveryN?: number;
   stall?: boolean;
@@ -19,7 +22,7 @@ export type FaultAction = { kind: 'none' | 'throttle' | 'fail' | 'stall'; delayM
 
 /** Keeps the current knobs and the call counter. */
 export class FaultInjector {
-  private faults: Required<KmsFaults> = { latencyMs: 0, throttleEveryN: 0, failEveryN: 0, stall: false };
+  private faults: Required<KmsFaults> = { latencyMs: 0, latencyByOperation: {}, throttleEveryN: 0, failEveryN: 0, stall: false };
   private calls = 0;
 
   constructor(initial: KmsFaults = {}) {
@@ -35,8 +38,14 @@ export class FaultInjector {
       }
       return v;
     };
+    const byOperation: Record<string, number> = {};
+    for (const [op, ms] of Object.entries(f.latencyByOperation ?? {})) {
+      if (!/^[A-Za-z]{1,64}$/.test(op)) throw new KmsSimError('KMS_SIM_BAD_CONFIG', `fault latencyByOperation: ${JSON.stringify(op.slice(0, 80))} is not a KMS operation name`);
+      byOperation[op] = n(`latencyByOperation.${op}`, ms);
+    }
     this.faults = {
       latencyMs: n('latencyMs', f.latencyMs),
+      latencyByOperation: byOperation,
       throttleEveryN: n('throttleEveryN', f.throttleEveryN),
       failEveryN: n('failEveryN', f.failEveryN),
       stall: f.stall === true,
@@ -45,17 +54,18 @@ export class FaultInjector {
   }
 
   get(): Required<KmsFaults> {
-    return { ...this.faults };
+    return { ...this.faults, latencyByOperation: { ...this.faults.latencyByOperation } };
   }
 
-  /** Decides the fate of the next call. Throttling is checked before failure when both hit. */
-  next(): FaultAction {
+  /** Decides the fate of the next call (of `operation`, when known). Throttling is checked before failure when both hit. */
+  next(operation?: string): FaultAction {
     this.calls++;
     const f = this.faults;
+    const delayMs = (operation !== undefined && Object.hasOwn(f.latencyByOperation, operation) ? f.latencyByOperation[operation] : undefined) ?? f.latencyMs;
     if (f.stall) return { kind: 'stall', delayMs: 0 };
-    if (f.throttleEveryN > 0 && this.calls % f.throttleEveryN === 0) return { kind: 'throttle', delayMs: f.latencyMs };
-    if (f.failEveryN > 0 && this.calls % f.failEveryN === 0) return { kind: 'fail', delayMs: f.latencyMs };
-    return { kind: 'none', delayMs: f.latencyMs };
+    if (f.throttleEveryN > 0 && this.calls % f.throttleEveryN === 0) return { kind: 'throttle', delayMs };
+    if (f.failEveryN > 0 && this.calls % f.failEveryN === 0) return { kind: 'fail', delayMs };
+    return { kind: 'none', delayMs };
   }
 }
 

@@ -10,6 +10,7 @@ export {
   DEFAULT_BODY_LIMIT,
   type KmsSimulatorOptions,
   type KmsSimulatorHandle,
+  type KmsCallRecord,
 } from './server.js';
 export { KmsApiError, KmsSimError, type KmsErrorType, type KmsSimErrorCode } from './errors.js';
 export { type KmsFaults } from './faults.js';

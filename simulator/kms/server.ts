@@ -8,6 +8,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { awsNitroRootG1, trustedRootFromPem, type TrustedRoot } from '../../attestation/index.js';
 import { isAttestedPackError } from '../../common/errors.js';
 import { AuditLog, newAuditEvent, type AuditEvent } from './audit.js';
@@ -79,10 +80,29 @@ export interface KmsSimulatorHandle {
   /** Replaces the fault knobs (unspecified knobs are turned off). */
   setFaults(f: KmsFaults): void;
   getFaults(): Required<KmsFaults>;
+  /**
+   * Calls `listener` with every answered KMS call (operation, arrival and answer times on this
+   * process's `performance.now()` clock), so a test can read which call waited for which.
+   * Returns a function that removes the listener.
+   */
+  observeCalls(listener: (call: KmsCallRecord) => void): () => void;
   /** Creates a key directly (no HTTP, no policy check), optionally with an alias; returns its ARN. */
   createKey(o: { keySpec?: KeySpec; keyUsage?: KeyUsage; description?: string; policy?: string; alias?: string }): Promise<string>;
   /** Stops listening, releases stalled requests, and flushes state and audit log. */
   close(): Promise<void>;
+}
+
+/** One answered KMS call, as `observeCalls` reports it. */
+export interface KmsCallRecord {
+  /** `Decrypt`, `Encrypt`, `Sign`, … */
+  operation: string;
+  requestId: string;
+  /** `performance.now()` when the request was read (before any injected latency). */
+  arrivedAt: number;
+  /** `performance.now()` when the answer was ready to send. */
+  answeredAt: number;
+  /** HTTP status of the answer. */
+  status: number;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -116,7 +136,8 @@ export async function startKmsSimulator(opts: KmsSimulatorOptions): Promise<KmsS
 
   const stalled = new Set<() => void>();
   const delays = new InjectedDelays();
-  const app = buildApp({ sim, credentials: byKeyId, admins, faults, audit, stalled, delays, bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT });
+  const observers = new Set<(call: KmsCallRecord) => void>();
+  const app = buildApp({ sim, credentials: byKeyId, admins, faults, audit, stalled, delays, observers, bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT });
 
   try {
     await app.listen({ host, port: opts.port ?? 0 });
@@ -139,6 +160,12 @@ export async function startKmsSimulator(opts: KmsSimulatorOptions): Promise<KmsS
     audit,
     setFaults: (f) => faults.set(f),
     getFaults: () => faults.get(),
+    observeCalls(listener) {
+      observers.add(listener);
+      return () => {
+        observers.delete(listener);
+      };
+    },
     async createKey(o) {
       const keySpec = o.keySpec ?? 'SYMMETRIC_DEFAULT';
       const keyUsage = o.keyUsage ?? usagesFor(keySpec)[0]!;
@@ -187,6 +214,8 @@ interface AppDeps {
   stalled: Set<() => void>;
   /** Injected-latency sleeps; cancelled all at once when the simulator closes. */
   delays: InjectedDelays;
+  /** Listeners told about every answered KMS call (see `KmsSimulatorHandle.observeCalls`). */
+  observers: Set<(call: KmsCallRecord) => void>;
   bodyLimit: number;
 }
 
@@ -213,12 +242,18 @@ export function buildApp(d: AppDeps): FastifyInstance {
     const target = headerOf(request, 'x-amz-target') ?? '';
     if (target.startsWith('AttestedPackSimulator.')) return adminOperation(d, request, reply, target);
 
-    const fault = d.faults.next();
+    const opName = /^TrentService\.([A-Za-z]+)$/.exec(target)?.[1];
+    const arrivedAt = performance.now();
+    const fault = d.faults.next(opName);
     if (fault.kind === 'stall') return stall(d, request, reply);
     if (fault.delayMs > 0 && !(await d.delays.sleep(fault.delayMs))) {
       return reply; // closing: the connection is being torn down
     }
-    const opName = /^TrentService\.([A-Za-z]+)$/.exec(target)?.[1];
+    const observe = (status: number): void => {
+      if (d.observers.size === 0) return;
+      const record: KmsCallRecord = { operation: opName ?? (target || 'Unknown'), requestId, arrivedAt, answeredAt: performance.now(), status };
+      for (const o of d.observers) o(record);
+    };
     const event = newAuditEvent({
       eventName: opName ?? (target || 'Unknown'),
       region: d.sim.region,
@@ -240,12 +275,14 @@ export function buildApp(d: AppDeps): FastifyInstance {
       const call: Call = { op: opName!, input, caller, audit: event, sim: d.sim };
       const body = await handler(call);
       void d.audit.append(event);
+      observe(200);
       return sendJson(reply, 200, body);
     } catch (err) {
       const apiErr = toApiError(err);
       event.errorCode = apiErr.type;
       event.errorMessage = apiErr.message;
       void d.audit.append(event);
+      observe(apiErr.status);
       return sendError(reply, apiErr);
     }
   });

@@ -68,8 +68,8 @@ describe('benchmark harnesses on tiny inputs', () => {
   it('sops: four decoders on a 3-key file', async () => {
     const endpointBefore = process.env.AWS_ENDPOINT_URL_KMS;
     const r = await benchSops({ sizes: [3], runs: {}, defaultRuns: 1 });
-    expectShape(r, 'sops', 4);
-    expect(r.rows.filter((x) => x.peer).map((x) => x.subject)).toEqual(['peer: sops-age', 'peer: sops-decoder (KMS)']);
+    expectShape(r, 'sops', 6);
+    expect(r.rows.filter((x) => x.peer).map((x) => x.subject)).toEqual(['peer: sops-age', 'peer: sops-decoder (KMS)', 'floor: node:crypto AES-256-GCM alone (same operations)']);
     expect(r.goals).toHaveLength(1);
     // The SDK variables pointed at the simulator are restored afterwards.
     expect(process.env.AWS_ENDPOINT_URL_KMS).toBe(endpointBefore);
@@ -93,10 +93,23 @@ describe('benchmark harnesses on tiny inputs', () => {
     });
 
     it('pack: one pack through host-proxy at 0 ms', async () => {
-      const r = await benchPack(world, { latenciesMs: [0], concurrencies: [1], packsPerCase: 1, warmupPacks: 0 });
+      const r = await benchPack(world, {
+        latenciesMs: [0],
+        concurrencies: [1],
+        signingModes: ['sealed', 'kms'],
+        packsPerCase: 1,
+        warmupPacks: 0,
+        shapes: [{ files: 2, keysPerFile: 3 }],
+        cpuPacks: 1,
+        cpuBatches: 1,
+      });
       expectShape(r.result, 'pack', 2);
-      expect(r.result.goals).toHaveLength(1);
-      expect(r.result.notes.join('\n')).toMatch(/Decrypt/);
+      // Per mode: enclave CPU, proxy CPU and the latency goal at concurrency 1.
+      expect(r.result.goals).toHaveLength(6);
+      expect(r.result.rows.filter((x) => x.subject === 'ours: host-proxy child process')).toHaveLength(2);
+      const notes = r.result.notes.join('\n');
+      expect(notes).toMatch(/sealed: 2 Decrypt, 1 Encrypt/);
+      expect(notes).toMatch(/kms: 2 Decrypt, 1 Encrypt, 1 Sign/);
       sample = r.sample;
       expect(sample.nonceHex).toMatch(/^[0-9a-f]{64}$/);
       expect(JSON.parse(sample.receiptJson)).toHaveProperty('claims');

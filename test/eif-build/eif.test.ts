@@ -264,6 +264,34 @@ describe('malformed EIFs → typed errors', () => {
   });
 });
 
+describe('CRC on the hashing worker (many chunks)', () => {
+  it('chunk CRCs from the worker combine to the header CRC; a flip in any chunk, or in the bytes between, is caught', async () => {
+    // A user ramdisk of ~13 MiB spans four 4 MiB worker chunks plus local header bytes in between.
+    const dir = join(t.dir, 'big-tree');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(dir, 'rootfs'), { recursive: true });
+    await writeFile(join(dir, 'cmd'), '/bin/true\n');
+    await writeFile(join(dir, 'env'), '');
+    await writeFile(join(dir, 'rootfs', 'payload.bin'), createHash('sha512').update('seed').digest().toString('hex').repeat(100_000));
+    const big = join(t.dir, 'big.eif');
+    await buildEif({ boot: { kind: 'synthetic' }, user: { kind: 'tree', dir }, outFile: big, buildTimeEpoch: 0 });
+    const bytes = await readFile(big);
+    expect(bytes.readUInt32BE(544)).toBe(crcOf(bytes));
+    expect((await inspectEif(big, { parallelHashing: 'always' })).description.CheckCRC).toBe(true);
+    expect((await describeEif(big)).CheckCRC).toBe(true);
+    const user = walk(bytes).sections[4]!;
+    for (const at of [user.offset + 12 + 5 * 2 ** 20 + 7, user.offset + 12 + user.data.length - 1, user.offset + 3, 600]) {
+      const flipped = Buffer.from(bytes);
+      flipped[at] = flipped[at]! ^ 0x01;
+      const fp = join(t.dir, `big-flipped-${at}.eif`);
+      await writeFile(fp, flipped);
+      const d = await inspectEif(fp, { parallelHashing: 'always' }).then((i) => i.description, (e: unknown) => e);
+      if (d instanceof EifError) continue; // a flip in a header field can be a typed structural error instead
+      expect((d as { CheckCRC: boolean }).CheckCRC).toBe(false);
+    }
+  }, 60_000);
+});
+
 describe('CRC', () => {
   it('any flipped byte is caught: CheckCRC false or a typed error, never a silent pass', async () => {
     const p = join(t.dir, 'flip.eif');

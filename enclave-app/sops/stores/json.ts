@@ -23,6 +23,10 @@ const SIMPLE_ESCAPES: ReadonlyMap<string, string> = new Map([
   ['t', '\t'],
 ]);
 
+/** What the fast string path cannot take: an escape, a control character (an error) or a surrogate (Go's U+FFFD rule). */
+// eslint-disable-next-line no-control-regex
+const NEEDS_SLOW_STRING = /[\\\u0000-\u001f\ud800-\udfff]/;
+
 class Parser {
   i = 0;
   constructor(
@@ -132,6 +136,16 @@ class Parser {
   }
 
   string(): string {
+    // Fast path: up to the next quote there is no escape, control character or surrogate (almost
+    // every key and ENC[...] value), so the text between the quotes is the string itself.
+    const end = this.s.indexOf('"', this.i + 1);
+    if (end !== -1) {
+      const text = this.s.slice(this.i + 1, end);
+      if (!NEEDS_SLOW_STRING.test(text)) {
+        this.i = end + 1;
+        return text;
+      }
+    }
     this.i++; // opening quote
     let out = '';
     let start = this.i;

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import YAML from 'yaml';
-import { ClefError, parseManifest, validateManifest } from '../../../enclave-app/clef/index.js';
+import { ClefError, parseManifest, parseManifestCached, validateManifest } from '../../../enclave-app/clef/index.js';
 import {
   AGE_RECIPIENT_A,
   AGE_RECIPIENT_B,
@@ -269,5 +269,39 @@ describe('parseManifest: fuzzed text', () => {
       { seed: 42, numRuns: 300 },
     );
     expect(accepted).toBeLessThan(300);
+  });
+});
+
+describe('parseManifestCached', () => {
+  const bytes = (t: string) => new Uint8Array(Buffer.from(t, 'utf8'));
+
+  it('answers the same bytes with the same deep-frozen manifest, equal to a fresh parse; other bytes get their own', () => {
+    const a = parseManifestCached(bytes(REALISTIC_MANIFEST));
+    expect(parseManifestCached(bytes(REALISTIC_MANIFEST))).toBe(a);
+    expect(a).toEqual(parseManifest(REALISTIC_MANIFEST));
+    // No caller can change what the next one gets.
+    expect(() => {
+      (a.namespaces as unknown as unknown[]).push({ name: 'evil' });
+    }).toThrow(TypeError);
+    expect(() => {
+      (a.service_identities![0] as { name: string }).name = 'evil';
+    }).toThrow(TypeError);
+    expect(parseManifestCached(bytes(REALISTIC_MANIFEST))).toEqual(parseManifest(REALISTIC_MANIFEST));
+    const other = parseManifestCached(bytes(REALISTIC_MANIFEST + '\n# a comment\n'));
+    expect(other).not.toBe(a);
+  });
+
+  it('does not remember failures: invalid bytes fail every time with the same error', () => {
+    const bad = bytes('version: 2\n');
+    const code = () => {
+      try {
+        parseManifestCached(bad);
+        return 'ok';
+      } catch (err) {
+        return (err as ClefError).code;
+      }
+    };
+    expect(code()).toBe(code());
+    expect(code()).not.toBe('ok');
   });
 });

@@ -19,6 +19,7 @@ import {
   parseClefPlaintext,
   parseManifest,
   resolvePackScope,
+  startKmsWrap,
   verifyArtifact,
   type PackArtifactOptions,
   type WrapKeyPort,
@@ -214,6 +215,71 @@ describe('packArtifact: KMS envelope path', () => {
     ];
     for (const patch of bad) expect(await codeOf(packArtifact({ ...ok, ...patch }))).toBe('CLEF_PACK_INPUT_INVALID');
     expect(await codeOf(packArtifact(ok))).toBe('no error');
+  });
+});
+
+describe('startKmsWrap: the DEK wrapped before the plaintext exists', () => {
+  const base = {
+    identity: 'api-gateway',
+    environment: 'production',
+    envelope: { kind: 'kms', provider: 'aws', keyId: ENVELOPE_KEY_ALIAS_ARN },
+  } as const;
+
+  it('starts the wrap at once; packArtifact uses that DEK, waits for the answer and zeroises the DEK', async () => {
+    const kms = toyKms();
+    const pending = startKmsWrap({ keyId: ENVELOPE_KEY_ALIAS_ARN, wrapKey: kms.wrap });
+    // The wrap port was called before any plaintext was handed over.
+    expect(kms.wrapped).toHaveLength(1);
+    expect(kms.wrapped[0]).toBe(pending.dek);
+    const file = await packArtifact({ ...base, plaintext: plaintext(), pendingWrap: pending, signer });
+    expect(file.artifact.envelope?.keyId).toBe(ENVELOPE_KEY_ARN);
+    expect(pending.dek.every((b) => b === 0)).toBe(true);
+    const v = verifyArtifact(file.bytes, { verifyKey });
+    expect(Buffer.from(await decryptArtifact(v.artifact, { unwrapKey: kms.unwrap })).toString('utf8')).toBe(plaintextText);
+  });
+
+  it('a failed early wrap surfaces as CLEF_KEY_WRAP_FAILED when the artifact is made, and the DEK is zeroised', async () => {
+    const pending = startKmsWrap({ keyId: ENVELOPE_KEY_ALIAS_ARN, wrapKey: () => Promise.reject(new Error('socket hang up')) });
+    // No unhandled rejection while the plaintext is being prepared.
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await codeOf(packArtifact({ ...base, plaintext: plaintext(), pendingWrap: pending }))).toBe('CLEF_KEY_WRAP_FAILED');
+    expect(pending.dek.every((b) => b === 0)).toBe(true);
+  });
+
+  it('refuses a pending wrap for another key, or next to wrapKey/dek, or for an age envelope — and still zeroises its DEK', async () => {
+    const kms = toyKms();
+    const other = startKmsWrap({ keyId: ENVELOPE_KEY_ARN, wrapKey: kms.wrap });
+    expect(await codeOf(packArtifact({ ...base, plaintext: plaintext(), pendingWrap: other }))).toBe('CLEF_PACK_INPUT_INVALID');
+    expect(other.dek.every((b) => b === 0)).toBe(true);
+    const both = startKmsWrap({ keyId: ENVELOPE_KEY_ALIAS_ARN, wrapKey: kms.wrap });
+    expect(await codeOf(packArtifact({ ...base, plaintext: plaintext(), pendingWrap: both, wrapKey: kms.wrap }))).toBe('CLEF_PACK_INPUT_INVALID');
+    expect(both.dek.every((b) => b === 0)).toBe(true);
+    const age = startKmsWrap({ keyId: ENVELOPE_KEY_ALIAS_ARN, wrapKey: kms.wrap });
+    const recipient = await identityToRecipient(await generateX25519Identity());
+    expect(await codeOf(packArtifact({ ...base, envelope: { kind: 'age', recipients: [recipient] }, plaintext: plaintext(), pendingWrap: age }))).toBe('CLEF_PACK_INPUT_INVALID');
+    expect(age.dek.every((b) => b === 0)).toBe(true);
+  });
+
+  it('discard() waits for the wrap to settle before zeroising (the port may still be reading the DEK)', async () => {
+    let release!: () => void;
+    let seenAtAnswer: number[] = [];
+    const pending = startKmsWrap({
+      keyId: ENVELOPE_KEY_ARN,
+      wrapKey: (dek, keyId) =>
+        new Promise((resolve) => {
+          release = () => {
+            seenAtAnswer = [...dek];
+            resolve({ wrappedKey: 'AQID', keyId });
+          };
+        }),
+    });
+    const discarded = pending.discard();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(pending.dek.some((b) => b !== 0)).toBe(true);
+    release();
+    await discarded;
+    expect(seenAtAnswer.some((b) => b !== 0)).toBe(true);
+    expect(pending.dek.every((b) => b === 0)).toBe(true);
   });
 });
 

@@ -60,4 +60,39 @@ describe('RecipientKeyRing', () => {
     expect(() => new RecipientKeyRing({ maxUses: 0 })).toThrow(RangeError);
     expect(() => new RecipientKeyRing({ maxAgeMs: 0 })).toThrow(RangeError);
   });
+  it('reuses a key\'s attestation document for documentMaxAgeMs, per NSM source; a new key or a failure means a new document', async () => {
+    let now = 5_000_000;
+    const ring = new RecipientKeyRing({ maxUses: 2, documentMaxAgeMs: 1000, now: () => now });
+    const nsm = {};
+    let made = 0;
+    const attest = async () => new Uint8Array([++made]);
+    const a = await ring.acquire();
+    const d1 = await ring.documentFor(a, nsm, attest);
+    expect(await ring.documentFor(a, nsm, attest)).toBe(d1);
+    // Concurrent packs share one attestation.
+    now += 500;
+    const [x, y] = await Promise.all([ring.documentFor(a, nsm, attest), ring.documentFor(a, nsm, attest)]);
+    expect(x).toBe(d1);
+    expect(y).toBe(d1);
+    expect(made).toBe(1);
+    // Another NSM port (other measurements) never gets this one's document.
+    const other = await ring.documentFor(a, {}, attest);
+    expect(other).not.toBe(d1);
+    expect(made).toBe(2);
+    // Too old: attest again.
+    now += 1000;
+    const d3 = await ring.documentFor(a, nsm, attest);
+    expect(d3[0]).toBe(3);
+    // Rotation: the next key gets its own document.
+    await ring.acquire();
+    const b = await ring.acquire();
+    expect(b).not.toBe(a);
+    expect((await ring.documentFor(b, nsm, attest))[0]).toBe(4);
+    // A failed attestation is not remembered.
+    const failing = () => Promise.reject(new Error('nsm busy'));
+    now += 5000;
+    await expect(ring.documentFor(b, nsm, failing)).rejects.toThrow('nsm busy');
+    expect((await ring.documentFor(b, nsm, attest))[0]).toBe(5);
+    ring.clear();
+  });
 });

@@ -79,6 +79,74 @@ describe('ENC[...] base64 fields', () => {
   });
 });
 
+describe('ENC[...] fast shape check against the general parser', () => {
+  // The general path as it was before the shape check, kept here as the reference.
+  const GENERAL = /^ENC\[AES256_GCM,data:([^\n]+),iv:([^\n]+),tag:([^\n]+),type:([^\n]+)\]/;
+  const TYPES = new Set(['str', 'int', 'float', 'bool', 'bytes', 'time', 'comment']);
+  const reference = (s: string): string => {
+    const m = GENERAL.exec(s);
+    if (!m || !TYPES.has(m[4]!)) return 'error';
+    const fields = [m[1]!, m[2]!, m[3]!].map((f) => {
+      const b = Buffer.from(f, 'base64');
+      return b.toString('base64') === f ? b : undefined;
+    });
+    if (fields.some((f) => f === undefined) || fields[1]!.length !== 32 || fields[2]!.length !== 16) return 'error';
+    return `${fields.map((f) => f!.toString('hex')).join('/')}/${m[4]}`;
+  };
+  const ours = (s: string): string => {
+    try {
+      const v = parseEncryptedValue(s, ['k']);
+      return `${v.data.toString('hex')}/${v.iv.toString('hex')}/${v.tag.toString('hex')}/${v.type}`;
+    } catch {
+      return 'error';
+    }
+  };
+  const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ ,:]x';
+
+  it('accepts and decodes exactly what the general parser accepts, on sops-shaped strings and single-character edits of them', () => {
+    const arb = fc
+      .record({
+        data: fc.uint8Array({ maxLength: 40 }),
+        iv: fc.uint8Array({ minLength: 31, maxLength: 33 }),
+        tag: fc.uint8Array({ minLength: 15, maxLength: 17 }),
+        type: fc.constantFrom('str', 'int', 'bytes', 'comment', 'strx', 'STR'),
+        tail: fc.constantFrom('', 'x', ']', ']x', '\n'),
+        edit: fc.option(fc.record({ at: fc.nat(), char: fc.constantFrom(...B64) })),
+      })
+      .map(({ data, iv, tag, type, tail, edit }) => {
+        let s = `ENC[AES256_GCM,data:${Buffer.from(data).toString('base64')},iv:${Buffer.from(iv).toString('base64')},tag:${Buffer.from(tag).toString('base64')},type:${type}]${tail}`;
+        if (edit) {
+          const at = 15 + (edit.at % (s.length - 15));
+          s = s.slice(0, at) + edit.char + s.slice(at + 1);
+        }
+        return s;
+      });
+    fc.assert(
+      fc.property(arb, (s) => {
+        expect(ours(s)).toBe(reference(s));
+      }),
+      { seed: 20, numRuns: 5000 },
+    );
+  });
+});
+
+describe('JSON strings: the no-escape fast path', () => {
+  it('reads every string as JSON.parse does (escapes, control characters and surrogates take the slow path)', () => {
+    const arb = fc.oneof(fc.string({ maxLength: 30 }), fc.string({ unit: 'grapheme', maxLength: 10 }), fc.constantFrom('a\\"b', 'tab\there', 'q\\u0022', 'x\\'));
+    fc.assert(
+      fc.property(arb, arb, (k, v) => {
+        const text = `{${JSON.stringify(k)}:${JSON.stringify(v)}}`;
+        const m = parseJson(text, 'int-or-float');
+        const e = m.entries[0] as { key: string; value: unknown };
+        expect([e.key, e.value]).toEqual([k, v]);
+      }),
+      { seed: 21, numRuns: 3000 },
+    );
+    // A raw control character is still an error, also where the fast path would have looked.
+    expect(() => parseJson('{"a":"x\u0001y"}'.replace('\\u0001', '\u0001'), 'int-or-float')).toThrow(/control character/);
+  });
+});
+
 describe('JSON strings and surrogates', () => {
   it('replaces unpaired surrogates (raw or escaped) with U+FFFD and keeps pairs, as Go does', () => {
     const text = '{"a":"x\ud800y","b":"\\ud83d\\ude00","c":"\\udc00z","d":"\ud83d\ude00","e":"\\ud83d","f":"plain \\n \\u0041"}';

@@ -55,6 +55,19 @@ describe('fault knobs', () => {
     expect(await list(t.client('admin'))).toBe('ok');
   });
 
+  it('latency per operation: only the named operation waits, and every answered call is reported with its times', async () => {
+    t = await startTestSim({ faults: { latencyByOperation: { ListKeys: 60_000 } } });
+    const seen: Array<{ operation: string; status: number; arrivedAt: number; answeredAt: number }> = [];
+    const stop = t.sim.observeCalls((c) => seen.push(c));
+    expect(await list(t.client('admin'), 300)).toBe('AbortError');
+    expect((await t.client('admin').send(new CreateKeyCommand({}))).KeyMetadata?.KeyId).toBeTruthy();
+    stop();
+    expect(seen.map((c) => [c.operation, c.status])).toEqual([['CreateKey', 200]]);
+    expect(seen[0]!.answeredAt).toBeGreaterThanOrEqual(seen[0]!.arrivedAt);
+    await t.client('admin').send(new CreateKeyCommand({}));
+    expect(seen).toHaveLength(1);
+  });
+
   it('16 concurrently delayed calls all succeed without a MaxListenersExceededWarning', async () => {
     t = await startTestSim({ faults: { latencyMs: 30 } });
     const warnings: string[] = [];
@@ -93,6 +106,8 @@ describe('fault knobs', () => {
     t = await startTestSim();
     expect(() => t!.sim.setFaults({ throttleEveryN: -1 })).toThrow(/throttleEveryN/);
     expect(() => t!.sim.setFaults({ latencyMs: 1.5 })).toThrow(/latencyMs/);
+    expect(() => t!.sim.setFaults({ latencyByOperation: { Decrypt: -5 } })).toThrow(/latencyByOperation\.Decrypt/);
+    expect(() => t!.sim.setFaults({ latencyByOperation: { 'Decrypt; rm': 5 } })).toThrow(/not a KMS operation name/);
   });
 });
 
@@ -120,7 +135,7 @@ describe('AttestedPackSimulator admin operations', () => {
     expect(bad.body.__type).toBe('SerializationException');
     const unknown = await rawRequest(t.sim.endpoint, { target: 'AttestedPackSimulator.Explode' });
     expect(unknown.body.__type).toBe('UnknownOperationException');
-    expect(t.sim.getFaults()).toEqual({ latencyMs: 0, throttleEveryN: 0, failEveryN: 0, stall: false });
+    expect(t.sim.getFaults()).toEqual({ latencyMs: 0, latencyByOperation: {}, throttleEveryN: 0, failEveryN: 0, stall: false });
     // Still serving normally.
     expect((await t.client('admin').send(new CreateKeyCommand({}))).KeyMetadata).toBeDefined();
   });
