@@ -163,7 +163,9 @@ export async function benchPack(world: BenchWorld, o: PackBenchOptions): Promise
   const sealedKeyFile = path.join(world.dir, 'bench-sealed-key.json');
   await writeFile(sealedKeyFile, JSON.stringify(sealedFile));
 
-  const enclave: EnclaveChild = await world.startEnclave(['--max-concurrent-packs', String(maxConcurrency)], o.enclaveNodeArgs ?? []);
+  // The enclave unseals only the key its /cmd pins (seal key ARN and signer public key).
+  const sealPins = ['--seal-key', sealedFile.kmsKeyId, '--signer-public-key', sealedFile.publicKey];
+  const enclave: EnclaveChild = await world.startEnclave(['--max-concurrent-packs', String(maxConcurrency), ...sealPins], o.enclaveNodeArgs ?? []);
   const token = `bench_${randomBytes(16).toString('hex')}`;
   let proxy: ProxyChild | undefined;
   try {
