@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { freeVsockPort, vsockBindErrno } from '../vsock/helpers.js';
 import { loadVsockAddon } from '../../vsock/index.js';
 import { missingTool } from '../tools.js';
 import { repoRoot, waitFor } from './helpers.js';
@@ -208,34 +209,10 @@ describe.skipIf(noGit ?? noNpm)('npm pack → install into an empty prefix → r
 });
 
 describe.skipIf(noGit ?? noNpm ?? vsockSkip)('the installed package on AF_VSOCK, with the addon npm built', () => {
-  /** A vsock port nothing listens on right now (the kernel picks one; we release it at once). */
-  function freePort(): number {
-    const addon = loadVsockAddon();
-    const fd = addon.socket();
-    try {
-      addon.bind(fd, addon.VMADDR_CID_ANY, addon.VMADDR_PORT_ANY);
-      return addon.localAddress(fd).port;
-    } finally {
-      addon.close(fd);
-    }
-  }
 
-  /** errno of binding VMADDR_CID_ANY:port with the checkout's addon (0: the bind worked). */
-  function bindErrno(port: number): number {
-    const addon = loadVsockAddon();
-    const fd = addon.socket();
-    try {
-      addon.bind(fd, addon.VMADDR_CID_ANY, port);
-      return 0;
-    } catch (err) {
-      return (err as { errno: number }).errno;
-    } finally {
-      addon.close(fd);
-    }
-  }
 
   it('enclave serve --listen vsock://ANY:PORT holds the port until it is killed', async () => {
-    const port = freePort();
+    const port = freeVsockPort();
     const child = spawn(installed.attestedPack, ['enclave', 'serve', '--listen', `vsock://ANY:${port}`, '--kms-region', 'us-east-1', '--envelope', 'api-gateway/production=arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000'], {
       cwd: outside,
       env: cleanEnv(),
@@ -248,12 +225,12 @@ describe.skipIf(noGit ?? noNpm ?? vsockSkip)('the installed package on AF_VSOCK,
     try {
       await waitFor(() => out.stdout.includes('enclave ready on') || child.exitCode !== null, 30_000, 'the enclave to listen');
       expect(out.stdout, out.stderr).toContain(`enclave ready on vsock://ANY:${port}`);
-      expect(bindErrno(port)).toBe(98); // EADDRINUSE: the installed server holds the port
+      expect(vsockBindErrno(port)).toBe(98); // EADDRINUSE: the installed server holds the port
     } finally {
       child.kill('SIGTERM');
       await exited;
     }
-    expect(bindErrno(port)).toBe(0); // released on exit
+    expect(vsockBindErrno(port)).toBe(0); // released on exit
   });
 
   it('the host proxy dialling vsock gets the kernel\'s answer, not VSOCK_UNAVAILABLE (and VSOCK_UNAVAILABLE only when the addon is gone)', async () => {
@@ -269,7 +246,7 @@ describe.skipIf(noGit ?? noNpm ?? vsockSkip)('the installed package on AF_VSOCK,
       console.log(`host proxy vsock dial: skipped (this machine has no guest CID of its own: ${ownCid})`);
       return;
     }
-    const port = freePort();
+    const port = freeVsockPort();
     const config = join(outside, 'proxy.yaml');
     await import('node:fs/promises').then((fs) => fs.writeFile(config, `listen: 127.0.0.1:0\nenclave:\n  url: vsock://${ownCid}:${port}\n  healthTimeoutSeconds: 5\nlog:\n  level: warn\n`));
 

@@ -14,6 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freeVsockPort, vsockBindErrno } from '../vsock/helpers.js';
 import { loadVsockAddon } from '../../vsock/index.js';
 import { missingTool } from '../tools.js';
 import { cliPath, tempDir } from './helpers.js';
@@ -43,31 +44,7 @@ const skip = notRoot() ?? missingTool('chroot', 'coreutils') ?? missingTool('cpi
 const INIT_PATH = '/sbin:/usr/sbin:/bin:/usr/bin';
 const EADDRINUSE = 98;
 
-/** A vsock port nothing holds right now (the kernel picks one; released at once). */
-function freePort(): number {
-  const addon = loadVsockAddon();
-  const fd = addon.socket();
-  try {
-    addon.bind(fd, addon.VMADDR_CID_ANY, addon.VMADDR_PORT_ANY);
-    return addon.localAddress(fd).port;
-  } finally {
-    addon.close(fd);
-  }
-}
 
-/** errno of binding VMADDR_CID_ANY:port (0: the bind worked). */
-function bindErrno(port: number): number {
-  const addon = loadVsockAddon();
-  const fd = addon.socket();
-  try {
-    addon.bind(fd, addon.VMADDR_CID_ANY, port);
-    return 0;
-  } catch (err) {
-    return (err as { errno: number }).errno;
-  } finally {
-    addon.close(fd);
-  }
-}
 
 function cli(args: string[], cwd: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [cliPath, ...args], { cwd, encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: '' }, timeout: 120_000 });
@@ -88,7 +65,7 @@ let port: number;
 beforeAll(async () => {
   if (skip) return;
   t = await tempDir('eif-chroot-');
-  port = freePort();
+  port = freeVsockPort();
   const bundle = cli(['eif', 'bundle', '-o', 'enclave.mjs'], t.dir);
   expect(bundle.status, bundle.stderr).toBe(0);
   // The image's own /cmd: serve on vsock, real mode (the NSM and KMS are only used per pack).
@@ -156,12 +133,12 @@ describe.skipIf(skip)('the image\'s /cmd with its /env in a chroot of rootfs/', 
       expect(files).toContain(join(rootfs, cmd[0]!));
       expect(files).toContain(join(rootfs, env.ATTESTED_PACK_VSOCK_ADDON!));
       expect(files.some((f) => /\/ld-linux[^/]*\.so/.test(f) || /\/ld-musl[^/]*\.so/.test(f))).toBe(true);
-      expect(bindErrno(port)).toBe(EADDRINUSE);
+      expect(vsockBindErrno(port)).toBe(EADDRINUSE);
     } finally {
       child.kill('SIGTERM');
       await exited;
     }
-    expect(bindErrno(port)).toBe(0);
+    expect(vsockBindErrno(port)).toBe(0);
   });
 
   it('without the image\'s /env the bundle cannot find the addon: VSOCK_UNAVAILABLE, exit 3', async () => {

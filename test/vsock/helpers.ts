@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { createHash } from 'node:crypto';
+import { loadVsockAddon } from '../../vsock/index.js';
 
 /** A short temporary directory (unix socket paths are limited to 107 bytes). */
 export function tempDir(): { path: string; remove: () => void } {
@@ -86,4 +87,30 @@ export async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
     return err;
   }
   throw new Error('expected a rejection');
+}
+
+/** A vsock port nothing holds right now (the kernel picks one; released at once). Binds only, never connects. */
+export function freeVsockPort(): number {
+  const addon = loadVsockAddon();
+  const fd = addon.socket();
+  try {
+    addon.bind(fd, addon.VMADDR_CID_ANY, addon.VMADDR_PORT_ANY);
+    return addon.localAddress(fd).port;
+  } finally {
+    addon.close(fd);
+  }
+}
+
+/** errno of binding VMADDR_CID_ANY:port (0: the bind worked): whether someone holds the port. */
+export function vsockBindErrno(port: number): number {
+  const addon = loadVsockAddon();
+  const fd = addon.socket();
+  try {
+    addon.bind(fd, addon.VMADDR_CID_ANY, port);
+    return 0;
+  } catch (err) {
+    return (err as { errno: number }).errno;
+  } finally {
+    addon.close(fd);
+  }
 }
