@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EifError } from '../../eif-build/errors.js';
 import { lockedBuild, lockedLibraries, lockedRuntime, parseImageLock, readImageLock, runtimePackageDir, IMAGE_LOCK_PATH, type ImageLock } from '../../eif-build/lock.js';
 import { bundledNpmPackages } from '../../eif-build/lock.js';
-import { missingTool } from '../tools.js';
+import { missingTool, skipReason } from '../tools.js';
 import { repoRoot, tempDir } from './helpers.js';
 
 const lock = await readImageLock(join(repoRoot, IMAGE_LOCK_PATH));
@@ -140,7 +140,7 @@ describe('image lock', () => {
     expect(b.pcrs.PCR1).toBe(a.pcrs.PCR1);
   });
 
-  const noRelease = !existsSync(join(runtimePackageDir(repoRoot, lock.arch), lock.runtime.file)) ? 'the pinned runtime is not installed (npm ci --prefix eif-build/runtime)' : missingTool('cc', 'gcc');
+  const noRelease = !existsSync(join(runtimePackageDir(repoRoot, lock.arch), lock.runtime.file)) ? skipReason('the pinned runtime is not installed (npm ci --prefix eif-build/runtime)') : missingTool('cc', 'gcc');
   it.skipIf(noRelease !== undefined)('the addon compiled to other bytes than locked: drift naming the addon and both toolchains', async () => {
     const l = copy();
     l.addon.sha256 = '0'.repeat(64);

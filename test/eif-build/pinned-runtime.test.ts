@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMeasurements } from '../../common/measurements.js';
 import { lockedLibraries, readImageLock, runtimePackageDir, IMAGE_LOCK_PATH } from '../../eif-build/lock.js';
 import { IMAGE_NODE_PATH } from '../../eif-build/rootfs.js';
-import { missingTool } from '../tools.js';
+import { missingTool, skipReason } from '../tools.js';
 import { cliPath, repoRoot, tempDir } from './helpers.js';
 
 const lock = await readImageLock(join(repoRoot, IMAGE_LOCK_PATH));
@@ -32,7 +32,7 @@ async function whyNot(): Promise<string | undefined> {
   }
   const reason = reasons.join('; ') || missingTool('cc', 'gcc');
   if (reason && process.env.ATTESTED_PACK_REQUIRE_TOOLS === '1') throw new Error(`${reason}; ATTESTED_PACK_REQUIRE_TOOLS=1 makes it required`);
-  return reason;
+  return skipReason(reason);
 }
 const skip = await whyNot();
 if (skip) console.log(`pinned-runtime: skipped: ${skip}`);
