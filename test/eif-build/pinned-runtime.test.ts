@@ -30,10 +30,32 @@ async function whyNot(): Promise<string | undefined> {
   } catch (err) {
     reasons.push(`the locked Debian libraries are not under ${libRoot} (${(err as Error).message}); set ATTESTED_PACK_LIB_ROOT to where they are unpacked`);
   }
-  const reason = reasons.join('; ') || missingTool('cc', 'gcc');
+  const reason = reasons.join('; ') || missingTool('cc', 'gcc') || (otherNode === undefined ? `no second Node version on PATH beside the pinned ${lock.runtime.nodeVersion} to build with` : undefined);
   if (reason && process.env.ATTESTED_PACK_REQUIRE_TOOLS === '1') throw new Error(`${reason}; ATTESTED_PACK_REQUIRE_TOOLS=1 makes it required`);
   return skipReason(reason);
 }
+/**
+ * The "other" builder: the Node running the tests, or — when that is the pinned version itself (the
+ * second leg of .ci/run runs the suite on the pinned Node 24) — the next `node` on PATH with another
+ * version (there: the machine's own Node).
+ */
+function otherBuilderNode(): string | undefined {
+  const version = (node: string): string | undefined => {
+    const r = spawnSync(node, ['--version'], { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : undefined;
+  };
+  if (version(process.execPath) !== lock.runtime.nodeVersion) return process.execPath;
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const candidate = join(dir, 'node');
+    if (dir !== '' && existsSync(candidate)) {
+      const v = version(candidate);
+      if (v !== undefined && v !== lock.runtime.nodeVersion) return candidate;
+    }
+  }
+  return undefined;
+}
+const otherNode = otherBuilderNode();
+
 const skip = await whyNot();
 if (skip) console.log(`pinned-runtime: skipped: ${skip}`);
 
@@ -79,10 +101,11 @@ describe.skipIf(skip !== undefined)('locked release image with the pinned Node 2
 
   it('the installed Node 20 and the pinned Node 24, other directories, TZ, umask and SOURCE_DATE_EPOCH: byte-identical EIFs, equal PCR0/1/2', async () => {
     const builder = (node: string): string => spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
-    expect(builder(process.execPath)).not.toBe(builder(pinnedNode));
+    const hostNode = otherNode!;
+    expect(builder(hostNode)).not.toBe(builder(pinnedNode));
     expect(builder(pinnedNode)).toBe(lock.runtime.nodeVersion);
 
-    const one = build({ node: process.execPath, dir: a.dir, tz: 'UTC', umask: '022', tree: true });
+    const one = build({ node: hostNode, dir: a.dir, tz: 'UTC', umask: '022', tree: true });
     expect(one.stderr).toBe('');
     expect(one.code).toBe(0);
     const two = build({ node: pinnedNode, dir: b.dir, tz: 'Pacific/Chatham', umask: '077', sourceDateEpoch: '1700000000' });
@@ -105,7 +128,7 @@ describe.skipIf(skip !== undefined)('locked release image with the pinned Node 2
     expect(ma.buildInputs.cmd).toBe(lock.images.release.cmd);
     expect(ma.buildInputs.env).toBe(lock.images.release.env);
     // The image is not the builder's node.
-    expect(ma.buildInputs['file:/usr/bin/node']).not.toBe(`sha256:${await fileSha256(process.execPath)}`);
+    expect(ma.buildInputs['file:/usr/bin/node']).not.toBe(`sha256:${await fileSha256(hostNode)}`);
   });
 
   describe.skipIf(missingTool('chroot', 'coreutils') !== undefined || process.getuid?.() !== 0)('inside the image (chroot into its user ramdisk)', () => {
