@@ -125,6 +125,10 @@ export function verifyReceiptArgs(sim: SimHandle, p: { receipt: string; artifact
     sim.keys.wrap,
     '--expect-key',
     sim.keys.sign,
+    // Sealed signing decrypts under the seal key; the parent role's PCR3 as --expect pins it.
+    ...(sim.sealedKey ? ['--expect-key', sim.keys.seal] : []),
+    '--parent-role-arn',
+    sim.deployment.config.parentRoleArn,
     ...(p.kmsPublicKey ? ['--kms-public-key', p.kmsPublicKey] : []),
     ...(p.verifyKey ? ['--verify-key', p.verifyKey] : []),
     ...(p.nonce ? ['--nonce', p.nonce] : []),
