@@ -53,7 +53,8 @@ export function deployKeys(c: DeployConfig): DeployKey[] {
  * vsock relay to KMS, the simulated NSM's state and the measurements it reports, PCR3 from the
  * parent role) and the proxy's listener and credentials. Every pin — envelopes, source keys,
  * manifest hashes, sign key, seal key, signer public key — and every key policy and expectation
- * is rendered exactly as for AWS. SECURITY.md "What the simulation does not show" lists the rest.
+ * is rendered exactly as for AWS. SECURITY.md "The deploy file and what is rendered from it" lists
+ * what the simulation does not show.
  */
 export interface SimulationOverlay {
   /** Simulated NSM PKI directory (`--sim-state`). */

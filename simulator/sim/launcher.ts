@@ -1,10 +1,13 @@
 /**
  * `attested-pack sim`, steps 1–5: bring the whole chain up in one state directory —
  *   1 the KMS simulator (in-process, loopback, real AWS JSON protocol)
- *   2 the enclave bundle, measured by eif-build (the simulated PCRs are the real measurements)
- *   3 the source, wrap, sign and seal keys with policies kms-policies generates from them
+ *   2 the demo's deploy file, rendered with the simulation overlay (deploy-step.ts), and the
+ *     enclave bundle measured by eif-build with the rendered /cmd (the simulated PCRs are the real
+ *     measurements)
+ *   3 the source, wrap, sign and seal keys with the rendered policies for those measurements
  *   4 the demo Clef repository, committed with git
- *   5 the enclave as a child process running the measured bundle, the host proxy in-process,
+ *   5 the enclave as a child process running the measured bundle, the host proxy in-process on
+ *     the rendered proxy.yaml,
  *     the sealed Ed25519 signing key unsealed by an attested KMS Decrypt, a fresh attestation
  *     document checked against the measurements
  * Everything opened is closed again on failure, on Ctrl-C and by `close()`.
