@@ -18,6 +18,7 @@ export {
   expectations,
   MEASUREMENTS_FILE,
   type DeployKey,
+  type SimulationOverlay,
   type RenderedFiles,
 } from './render.js';
 export { checkDeployment, formatDriftReport, type DriftItem, type DriftReport } from './check.js';

@@ -35,6 +35,11 @@ export interface EnclaveProcessOptions {
   logPath: string;
   /** Where the child's pid is kept while it runs (a later run ends a stale child it finds there). */
   pidPath: string;
+  /**
+   * The rendered `serve` arguments (deploy render with the simulation overlay, `serve` first):
+   * when set they replace every flag above except the bundle path and `extraArgs`.
+   */
+  renderedServeArgs?: string[];
   /** Extra `serve` flags (e.g. `--key-max-uses 1`). */
   extraArgs?: string[];
   /** Deadline for the ready line (default 30 s). */
@@ -58,6 +63,7 @@ const READY = /^enclave ready on (\S+)$/m;
 
 /** The `serve` arguments for the child (exported so the README and tests show the same line). */
 export function enclaveServeArgs(o: EnclaveProcessOptions): string[] {
+  if (o.renderedServeArgs) return [o.bundlePath, ...o.renderedServeArgs, ...(o.extraArgs ?? [])];
   return [
     o.bundlePath,
     'serve',

@@ -20,6 +20,7 @@ export {
   packThroughProxy,
   packAndVerify,
   verifyReceiptArgs,
+  expectReceiptArgs,
   verifyWithCli,
   writeSigningPublicKey,
   SIM_REPOSITORY,

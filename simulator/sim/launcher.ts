@@ -1,10 +1,13 @@
 /**
  * `attested-pack sim`, steps 1–5: bring the whole chain up in one state directory —
  *   1 the KMS simulator (in-process, loopback, real AWS JSON protocol)
- *   2 the enclave bundle, measured by eif-build (the simulated PCRs are the real measurements)
- *   3 the source, wrap, sign and seal keys with policies kms-policies generates from them
+ *   2 the demo's deploy file, rendered with the simulation overlay (deploy-step.ts), and the
+ *     enclave bundle measured by eif-build with the rendered /cmd (the simulated PCRs are the real
+ *     measurements)
+ *   3 the source, wrap, sign and seal keys with the rendered policies for those measurements
  *   4 the demo Clef repository, committed with git
- *   5 the enclave as a child process running the measured bundle, the host proxy in-process,
+ *   5 the enclave as a child process running the measured bundle, the host proxy in-process on
+ *     the rendered proxy.yaml,
  *     the sealed Ed25519 signing key unsealed by an attested KMS Decrypt, a fresh attestation
  *     document checked against the measurements
  * Everything opened is closed again on failure, on Ctrl-C and by `close()`.
@@ -12,6 +15,7 @@
  */
 import { identityToRecipient } from 'age-encryption';
 import { randomBytes } from 'node:crypto';
+import { GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,18 +24,20 @@ import { writeFileAtomic } from '../../common/fs.js';
 import { parseMeasurements, type Measurements } from '../../common/measurements.js';
 import { SimulatedNsmPki } from '../../attestation/index.js';
 import type { ForwardedCredentials, SealedSigningKey } from '../../enclave-app/protocol.js';
-import type { LogLevel } from '../../host-proxy/index.js';
+import { hashToken, type LogLevel } from '../../host-proxy/index.js';
 import { startKmsSimulator, DEMO_CREDENTIALS, DEMO_ENCLAVE_ROLE_ARN, DEMO_RUNTIME_ROLE_ARN, STATE_FILE, type KmsSimulatorHandle } from '../kms/index.js';
-import { applyPolicies, setupSimKeys, type SetupKeysOptions, type SimKeyArns } from '../keys.js';
+import { setupSimKeys, type SetupKeysOptions, type SimKeyArns } from '../keys.js';
+import { renderDeployment, type RenderedFiles } from '../../deploy/index.js';
 import type { DemoRepo } from '../demo-repo.js';
 import { CheckRecorder } from './checks.js';
 import { ageIdentityFor, writeDemoRepo } from './demo-step.js';
+import { putRenderedPolicies, renderedServeArgs, writeSimDeployment, type SimDeployment } from './deploy-step.js';
 import { checkEnclaveAttests, sealedKeyCheck } from './enclave-checks.js';
 import { enclaveImageCmd, startEnclaveProcess, type EnclaveProcess, type EnclaveProcessOptions } from './enclave-process.js';
 import { SimError } from './errors.js';
 import { bundleAndMeasure, defaultEnclaveEntry, type MeasuredEnclave } from './measure.js';
 import { simPaths, type SimPaths } from './paths.js';
-import { startSimProxy, type SimProxy, type UnsealOutcome } from './proxy.js';
+import { newSimToken, startSimProxy, type SimProxy, type UnsealOutcome } from './proxy.js';
 import { ensureSealedKey } from './sealed-key.js';
 import { lockStateDir } from './state-lock.js';
 
@@ -101,9 +107,11 @@ export interface SimHandle {
   readonly recorder: CheckRecorder;
   /** Credentials the proxy forwards (the simulator's enclave role). */
   readonly enclaveCredentials: ForwardedCredentials;
+  /** The demo's deploy file, validated, and how it is rendered for the simulation. */
+  readonly deployment: SimDeployment;
   /** Replaces the enclave child (same socket): e.g. a bundle with one byte changed and its measurements. */
   restartEnclave(o?: { bundlePath?: string; measurementsPath?: string }): Promise<EnclaveProcess>;
-  /** Regenerates and applies the four key policies for `m` (and records them for --keep-policies). */
+  /** Renders and applies the deploy file's key policies for `m` (and records them for --keep-policies). */
   applyPolicies(m: Measurements): Promise<void>;
   /** Stops the proxy (draining), the enclave child and the KMS simulator; removes the socket. */
   close(): Promise<void>;
@@ -159,6 +167,11 @@ async function readPolicyMeasurements(path: string): Promise<Measurements | unde
   }
 }
 
+
+/** image/cmd.json of the simulation's rendering for an enclave reporting `measurementsPath`. */
+function renderDeploymentCmd(d: SimDeployment, measurementsPath: string): RenderedFiles {
+  return renderDeployment(d.config, { simulation: d.overlay(measurementsPath) });
+}
 
 /** A stack of closers run in reverse order, once. */
 class Resources {
@@ -224,37 +237,66 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
     //    name keys, so the keys exist first (a new key starts with a policy for PCRs no enclave
     //    has; step 3 gives it the real one), and the sealed signing key is sealed before it is pinned.
     const reusedKeys = kms.state.getAlias(`${KEY_ALIAS_PREFIX}/source`) !== undefined;
-    const { measured, keys, sealedResult, enclaveOptions } = await recorder.step(
+    const enclaveCredentials: ForwardedCredentials = { accessKeyId: ENCLAVE.accessKeyId, secretAccessKey: ENCLAVE.secretAccessKey, region: SIM_REGION };
+    const token = newSimToken();
+    const { measured, keys, sealedResult, enclaveOptions, deployment } = await recorder.step(
       'measurements',
       'enclave measured',
       async () => {
         const keys = await setupSimKeys(admin, keyOptions(unmatchable()));
         const sealedResult = (o.sealedSigning ?? true) ? await ensureSealedKey(paths.sealedKey, keys.seal, admin) : undefined;
         const ageRecipient = await identityToRecipient(await ageIdentityFor(paths.ageIdentity));
+        // The signer auditors expect: the sealed Ed25519 key, or (sealed signing off) the KMS sign key.
+        const signerPublicKey = sealedResult
+          ? Buffer.from(sealedResult.sealed.publicKey).toString('base64')
+          : Buffer.from((await runtime.send(new GetPublicKeyCommand({ KeyId: keys.sign }))).PublicKey!).toString('base64');
+        // The demo's deploy file, rendered with only the transport swapped: /cmd, policies, proxy.yaml, expectations.json.
+        const deployment = await writeSimDeployment(
+          paths,
+          {
+            region: SIM_REGION,
+            keys,
+            ageRecipient,
+            signerPublicKey,
+            ...(sealedResult ? { sealedKeyFile: paths.sealedKey } : {}),
+            tokenSha256: hashToken(token),
+            adminArn: ADMIN.principalArn,
+          },
+          {
+            nsmDir: paths.nsmDir,
+            kmsEndpoint: kms.endpoint,
+            socketPath: paths.enclaveSocket,
+            proxy: {
+              listen: `127.0.0.1:${o.port ?? 0}`,
+              ...(o.proxyEnclaveUrl ? { enclaveUrl: o.proxyEnclaveUrl } : {}),
+              credentials: { accessKeyId: ENCLAVE.accessKeyId, secretAccessKey: ENCLAVE.secretAccessKey },
+              logLevel: o.proxyLogLevel ?? 'info',
+              packTimeoutSeconds: 60,
+            },
+          },
+        );
         const enclaveOptions = (bundlePath: string, measurementsPath: string): EnclaveProcessOptions => ({
           bundlePath,
           measurementsPath,
           nsmDir: paths.nsmDir,
           kmsEndpoint: kms.endpoint,
           socketPath: paths.enclaveSocket,
-          signingKmsKey: keys.sign,
-          // One envelope per identity × environment the demo packs; nothing else is wrapped.
-          envelopes: [`api-gateway/dev=${keys.wrap}`, `api-gateway/production=${keys.wrap}`, `worker/dev=${ageRecipient}`],
-          sourceKeys: [keys.source],
-          ...(sealedResult ? { sealKey: sealedResult.sealed.kmsKeyId, signerPublicKey: Buffer.from(sealedResult.sealed.publicKey).toString('base64') } : {}),
+          // The rendered image/cmd.json (its --measurements names the file this enclave reports).
+          renderedServeArgs: renderedServeArgs(renderDeploymentCmd(deployment, measurementsPath)),
           logPath: paths.enclaveLog,
           pidPath: paths.enclavePid,
           ...(o.enclaveArgs ? { extraArgs: o.enclaveArgs } : {}),
           ...(o.signal ? { signal: o.signal } : {}),
         });
+        await deployment.render();
         const cmd = enclaveImageCmd(enclaveOptions(paths.bundle, paths.measurements));
         const m = await bundleAndMeasure({ entry: o.enclaveEntry ?? (await defaultEnclaveEntry()), bundlePath: paths.bundle, measurementsPath: paths.measurements, cmd });
         return {
-          value: { measured: m, keys, sealedResult, enclaveOptions },
-          evidence: `PCR0 ${short(m.measurements.PCR0)} PCR2 ${short(m.measurements.PCR2)} of ${m.bundlePath} and its /cmd (${cmd.length - 2} arguments: envelopes, source key, sealed key pinned) → ${m.measurementsPath}`,
+          value: { measured: m, keys, sealedResult, enclaveOptions, deployment },
+          evidence: `PCR0 ${short(m.measurements.PCR0)} PCR2 ${short(m.measurements.PCR2)} of ${m.bundlePath} and its /cmd rendered from ${paths.deployFile} (${cmd.length - 2} arguments: envelopes, source key, sealed key pinned) → ${m.measurementsPath}`,
         };
       },
-      'sim: bundling and measuring the enclave with its /cmd (eif-build)',
+      'sim: rendering the deploy file, bundling and measuring the enclave with its /cmd (eif-build)',
     );
     checkAbort();
 
@@ -265,7 +307,8 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
       async () => {
         const recorded = o.keepPolicies ? await readPolicyMeasurements(paths.policyMeasurements) : undefined;
         const pm = o.policyMeasurements ?? recorded ?? measured.measurements;
-        await applyPolicies(admin, keys, keyOptions(pm));
+        // deploy render after the build: policies/<key>.json (for pm) and expectations.json (for the build).
+        await putRenderedPolicies(admin, deployment.config, await deployment.render({ measurements: measured.measurements, policyMeasurements: pm }));
         await writeFileAtomic(paths.policyMeasurements, JSON.stringify(pm, null, 2) + '\n');
         const whose =
           pm.PCR0 === measured.measurements.PCR0 && pm.PCR2 === measured.measurements.PCR2
@@ -273,7 +316,7 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
             : `OTHER measurements${recorded ? ' (kept from the previous run)' : ''}: this enclave's KMS calls will be refused`;
         return {
           value: { policyMeasurements: pm },
-          evidence: `source, wrap, sign, seal (${reusedKeys ? 'reused' : 'created'}); Decrypt requires PCR0 ${short(pm.PCR0)} — ${whose}`,
+          evidence: `source, wrap, sign, seal (${reusedKeys ? 'reused' : 'created'}); rendered policies/*.json: Decrypt requires PCR0 ${short(pm.PCR0)} and the parent role's PCR3 — ${whose}`,
         };
       },
       'sim: creating keys and generating their policies',
@@ -291,7 +334,6 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
     checkAbort();
 
     // 5. The enclave child, the proxy, readiness and attestation.
-    const enclaveCredentials: ForwardedCredentials = { accessKeyId: ENCLAVE.accessKeyId, secretAccessKey: ENCLAVE.secretAccessKey, region: SIM_REGION };
     let enclave = await recorder.step(
       'enclave',
       'enclave running',
@@ -306,7 +348,9 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
 
     let unseal: UnsealOutcome | undefined;
     const proxy = await recorder.step('host-proxy', 'host proxy', async () => {
+      const rendered = renderDeployment(deployment.config, { simulation: deployment.overlay(paths.measurements) }).get('proxy.yaml')!;
       const p = await startSimProxy({
+        rendered: { text: rendered, token },
         configPath: paths.proxyConfig,
         logPath: paths.proxyLog,
         port: o.port ?? 0,
@@ -319,7 +363,7 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
         },
       });
       resources.push(() => p.close());
-      return { value: p, evidence: `${p.url} → ${o.proxyEnclaveUrl ?? enclave.url} (bearer token, stored hashed in ${paths.proxyConfig}; log ${paths.proxyLog})` };
+      return { value: p, evidence: `${p.url} → ${o.proxyEnclaveUrl ?? enclave.url} (proxy.yaml rendered from the deploy file: bearer token stored hashed in ${paths.proxyConfig}; log ${paths.proxyLog})` };
     });
     checkAbort();
 
@@ -354,6 +398,7 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
       reused,
       recorder,
       enclaveCredentials,
+      deployment,
       async restartEnclave(r = {}) {
         await enclave.stop();
         unseal = undefined;
@@ -361,7 +406,7 @@ export async function startSim(o: StartSimOptions, recorder: CheckRecorder = new
         return enclave;
       },
       async applyPolicies(m) {
-        await applyPolicies(admin, keys, keyOptions(m));
+        await putRenderedPolicies(admin, deployment.config, await deployment.render({ measurements: measured.measurements, policyMeasurements: m }));
         await writeFileAtomic(paths.policyMeasurements, JSON.stringify(m, null, 2) + '\n');
         currentPolicy = m;
       },

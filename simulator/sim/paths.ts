@@ -34,6 +34,10 @@ export interface SimPaths {
   ageIdentity: string;
   sealedKey: string;
   proxyConfig: string;
+  /** The demo's deploy file and what `deploy render` made of it (image/cmd.json, policies/, expectations.json). */
+  deployDir: string;
+  deployFile: string;
+  expectations: string;
   outDir: string;
   signPublicKey: string;
   logsDir: string;
@@ -72,6 +76,9 @@ export function simPaths(stateDir: string): SimPaths {
     ageIdentity: join(s, 'age-identity.txt'),
     sealedKey: join(s, 'sealed-signing-key.json'),
     proxyConfig: join(s, 'proxy.yaml'),
+    deployDir: join(s, 'deploy'),
+    deployFile: join(s, 'deploy', 'attested-pack.deploy.yaml'),
+    expectations: join(s, 'deploy', 'expectations.json'),
     outDir,
     signPublicKey: join(outDir, 'sign-key.json'),
     logsDir,

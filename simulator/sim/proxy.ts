@@ -16,8 +16,18 @@ import { hashToken, loadProxyConfig, startHostProxy, type HostProxyHandle, type 
 import type { EnclaveLink } from '../../host-proxy/index.js';
 import type { ForwardedCredentials, SealedSigningKey } from '../../enclave-app/protocol.js';
 
+/** A fresh bearer token for one run (only its SHA-256 is ever written). */
+export function newSimToken(): string {
+  return `apsim_${randomBytes(24).toString('base64url')}`;
+}
+
 /** How the simulation's proxy is set up. */
 export interface SimProxyOptions {
+  /**
+   * proxy.yaml as `deploy render` made it from the demo's deploy file (with the simulation
+   * overlay) and the token whose hash it holds; without it a stand-alone configuration is written.
+   */
+  rendered?: { text: string; token: string };
   configPath: string;
   logPath: string;
   /** Loopback port (0: any free port). */
@@ -48,7 +58,11 @@ export interface SimProxy {
 
 /** Writes proxy.yaml for this run (fresh token hash) and returns the token. */
 export async function writeProxyConfig(o: SimProxyOptions): Promise<string> {
-  const token = `apsim_${randomBytes(24).toString('base64url')}`;
+  if (o.rendered) {
+    await writeFileAtomic(o.configPath, o.rendered.text, { mode: 0o600 });
+    return o.rendered.token;
+  }
+  const token = newSimToken();
   const doc = {
     listen: `127.0.0.1:${o.port}`,
     enclave: { url: o.enclaveUrl, packTimeoutSeconds: 60 },

@@ -14,10 +14,10 @@ import { CheckRecorder, type SimCheck } from './checks.js';
 import { startSim, type SimHandle, type SimReuse, type StartSimOptions } from './launcher.js';
 import { outputPaths, simPaths } from './paths.js';
 import { SimError } from './errors.js';
+import { SIM_REPOSITORY } from './deploy-step.js';
 import { EXIT_CODES, toAttestedPackError } from '../../common/errors.js';
 
-/** The repository name recorded in the simulation's receipts. */
-export const SIM_REPOSITORY = 'example/demo-secrets';
+export { SIM_REPOSITORY } from './deploy-step.js';
 
 /** One pack through the proxy. */
 export interface SimPackOptions {
@@ -82,8 +82,33 @@ export async function packThroughProxy(sim: SimHandle, o: SimPackOptions = {}): 
   return { result, nonce, artifact: result.output, receipt: result.receipt };
 }
 
-/** The verify-receipt arguments an auditor uses for a simulation pack. */
-export function verifyReceiptArgs(sim: SimHandle, p: { receipt: string; artifact: string; nonce?: string; kmsPublicKey?: string }): string[] {
+/**
+ * The auditor's invocation for a simulation pack: `--expect` with the expectations.json rendered
+ * from the demo's deploy file (PCRs, parent role, manifest, repository, keys, signer), plus what
+ * an expectations file cannot hold — the simulated NSM root (`--root`; without it the AWS root is
+ * required and a simulated document fails), the artifact, the repository checkout and the nonce.
+ */
+export function expectReceiptArgs(sim: SimHandle, p: { receipt: string; artifact: string; nonce?: string }): string[] {
+  return [
+    p.receipt,
+    '--expect',
+    sim.paths.expectations,
+    '--root',
+    sim.paths.nsmRootPem,
+    '--artifact',
+    p.artifact,
+    '--repo',
+    sim.repo.dir,
+    ...(p.nonce ? ['--nonce', p.nonce] : []),
+  ];
+}
+
+/**
+ * The same bindings as individual flags (measurements.json instead of --expect): what
+ * `attested-pack audit -- …` takes, since the audit supplies the rebuilt --measurements itself.
+ * The signer is `--verify-key` (sealed Ed25519 SPKI, base64) or `--kms-public-key` (KMS-signed).
+ */
+export function verifyReceiptArgs(sim: SimHandle, p: { receipt: string; artifact: string; nonce?: string; kmsPublicKey?: string; verifyKey?: string }): string[] {
   return [
     p.receipt,
     '--measurements',
@@ -100,7 +125,12 @@ export function verifyReceiptArgs(sim: SimHandle, p: { receipt: string; artifact
     sim.keys.wrap,
     '--expect-key',
     sim.keys.sign,
+    // Sealed signing decrypts under the seal key; the parent role's PCR3 as --expect pins it.
+    ...(sim.sealedKey ? ['--expect-key', sim.keys.seal] : []),
+    '--parent-role-arn',
+    sim.deployment.config.parentRoleArn,
     ...(p.kmsPublicKey ? ['--kms-public-key', p.kmsPublicKey] : []),
+    ...(p.verifyKey ? ['--verify-key', p.verifyKey] : []),
     ...(p.nonce ? ['--nonce', p.nonce] : []),
   ];
 }
@@ -129,18 +159,23 @@ export async function verifyWithCli(args: readonly string[]): Promise<{ code: nu
 }
 
 /** Step 6: pack, then verify; every outcome becomes a check. Returns the pack outcome when it packed. */
-export async function packAndVerify(sim: SimHandle, recorder: CheckRecorder): Promise<{ pack?: SimPackOutcome; verifyArgs?: string[]; error?: unknown }> {
+export async function packAndVerify(sim: SimHandle, recorder: CheckRecorder): Promise<{ pack?: SimPackOutcome; verifyArgs?: string[]; verifyFlags?: string[]; error?: unknown }> {
   let pack: SimPackOutcome;
+  // The signer the deploy file (and so expectations.json) names: the sealed key when there is one.
+  // When the enclave could not unseal it (KMS refused: the sealed-signing-key check already
+  // failed), the pack is asked for KMS signing so it still shows KMS's own refusal of the source
+  // key; were it to succeed, `--expect` would reject its signer.
+  const signing: SigningMode = sim.sealedKey && sim.unseal?.ok !== false ? 'sealed' : 'kms';
   try {
     pack = await recorder.step(
       'pack',
       'pack through the proxy',
       async () => {
-        const p = await packThroughProxy(sim, { progress: (l) => recorder.note(`sim: pack: ${l}`) });
+        const p = await packThroughProxy(sim, { signing, progress: (l) => recorder.note(`sim: pack: ${l}`) });
         const r = p.result;
         return {
           value: p,
-          evidence: `${r.identity}/${r.environment} at ${r.commit.slice(0, 12)}: ${r.keyCount ?? '?'} keys from ${r.namespaceCount ?? '?'} namespaces, KMS-signed, ${(r.artifactSize / 1024).toFixed(1)} KB`,
+          evidence: `${r.identity}/${r.environment} at ${r.commit.slice(0, 12)}: ${r.keyCount ?? '?'} keys from ${r.namespaceCount ?? '?'} namespaces, ${signing === 'sealed' ? 'signed by the sealed key' : 'KMS-signed'}, ${(r.artifactSize / 1024).toFixed(1)} KB`,
         };
       },
       'sim: packing api-gateway/production through the proxy',
@@ -158,18 +193,21 @@ export async function packAndVerify(sim: SimHandle, recorder: CheckRecorder): Pr
   });
 
   let args: string[];
+  let flags: string[];
   try {
     const kmsPublicKey = await writeSigningPublicKey(sim);
-    args = verifyReceiptArgs(sim, { receipt: pack.receipt, artifact: pack.artifact, nonce: pack.nonce, kmsPublicKey });
+    const p = { receipt: pack.receipt, artifact: pack.artifact, nonce: pack.nonce };
+    args = expectReceiptArgs(sim, p);
+    flags = verifyReceiptArgs(sim, { ...p, ...(sim.sealedKey ? { verifyKey: sim.deployment.config.signer.publicKey } : { kmsPublicKey }) });
   } catch (err) {
     recorder.fail('verify-receipt', 'verify-receipt', err);
     return { pack, error: err };
   }
-  recorder.note('sim: running verify-receipt');
+  recorder.note(`sim: running verify-receipt --expect ${sim.paths.expectations}`);
   const v = await verifyWithCli(args);
   if (!v.report) {
     recorder.add({ name: 'verify-receipt', title: 'verify-receipt', status: 'fail', evidence: v.error ?? 'no report', code: 'SIM_CHECK_FAILED' });
-    return { pack, verifyArgs: args };
+    return { pack, verifyArgs: args, verifyFlags: flags };
   }
   for (const c of v.report.checks) {
     recorder.add({
@@ -180,7 +218,7 @@ export async function packAndVerify(sim: SimHandle, recorder: CheckRecorder): Pr
       ...(c.code ? { code: c.code } : {}),
     });
   }
-  return { pack, verifyArgs: args };
+  return { pack, verifyArgs: args, verifyFlags: flags };
 }
 
 /** What `sim --json` prints. */
@@ -202,8 +240,13 @@ export interface SimSummary {
   pcr0: string | null;
   reused: SimReuse | null;
   checks: SimCheck[];
-  /** The verify-receipt command line for this receipt (argv after the program name). */
+  /** The auditor step's verify-receipt command line (`--expect` expectations.json; argv after the program name). */
   verifyReceiptArgs: string[] | null;
+  /** The same bindings as individual flags with --measurements (what `attested-pack audit -- …` takes). */
+  verifyReceiptFlags: string[] | null;
+  /** The demo's deploy file and its rendered expectations.json. */
+  deployFile: string | null;
+  expectations: string | null;
   /** Present with --keep-running. */
   services?: { proxy: string; token: string; kms: string; enclave: string; enclavePid: number };
   /** The error that stopped the run early, if any. */
@@ -221,7 +264,7 @@ export async function runSim(o: RunSimOptions): Promise<{ summary: SimSummary; e
   const recorder = new CheckRecorder(o.progress);
   let handle: SimHandle | undefined;
   let failure: unknown;
-  let packed: { pack?: SimPackOutcome; verifyArgs?: string[]; error?: unknown } = {};
+  let packed: { pack?: SimPackOutcome; verifyArgs?: string[]; verifyFlags?: string[]; error?: unknown } = {};
   try {
     handle = await startSim(o, recorder);
     packed = await packAndVerify(handle, recorder);
@@ -253,7 +296,7 @@ function summarize(
   o: RunSimOptions,
   h: SimHandle | undefined,
   recorder: CheckRecorder,
-  packed: { pack?: SimPackOutcome; verifyArgs?: string[] },
+  packed: { pack?: SimPackOutcome; verifyArgs?: string[]; verifyFlags?: string[] },
   error: SimSummary['error'],
 ): SimSummary {
   const paths = h?.paths ?? simPaths(o.stateDir);
@@ -276,6 +319,9 @@ function summarize(
     reused: h?.reused ?? null,
     checks: recorder.checks,
     verifyReceiptArgs: packed.verifyArgs ?? null,
+    verifyReceiptFlags: packed.verifyFlags ?? null,
+    deployFile: h ? paths.deployFile : null,
+    expectations: packed.verifyArgs ? paths.expectations : null,
     ...(error ? { error } : {}),
   };
 }

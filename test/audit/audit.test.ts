@@ -65,8 +65,9 @@ async function simulate(checkout: string, name: string): Promise<{ receipt: stri
   const s = join(base, name);
   const r = await runBin(join(checkout, 'bin/attested-pack.mjs'), ['sim', '--state', s, '--json'], { timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`sim from ${checkout} failed (${r.code}): ${r.stderr}`);
-  const summary = JSON.parse(r.stdout) as { receipt: string; verifyReceiptArgs: string[] };
-  const args = summary.verifyReceiptArgs.slice(1).filter((a, i, all) => a !== '--measurements' && all[i - 1] !== '--measurements');
+  // The flag form of the sim's auditor step (its --expect form names the PCRs the audit rebuilds itself).
+  const summary = JSON.parse(r.stdout) as { receipt: string; verifyReceiptFlags: string[] };
+  const args = summary.verifyReceiptFlags.slice(1).filter((a, i, all) => a !== '--measurements' && all[i - 1] !== '--measurements');
   return { receipt: summary.receipt, verifyArgs: args };
 }
 

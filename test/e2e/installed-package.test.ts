@@ -157,24 +157,25 @@ describe.skipIf(noGit ?? noNpm)('npm pack → install into an empty prefix → r
   it('attested-pack sim completes — a real pack and receipt — and the installed verify-receipt verifies it', async () => {
     const r = await bin(installed.attestedPack, ['sim', '--state', join(outside, 'sim-state'), '--json'], {}, 120_000);
     expect(r.code, r.stderr).toBe(0);
-    const summary = JSON.parse(r.stdout) as { ok: boolean; receipt: string; artifact: string; measurements: string; nsmRoot: string; demoRepo: string; signPublicKey: string; checks: Array<{ status: string }>; verifyReceiptArgs: string[] | null };
+    const summary = JSON.parse(r.stdout) as { ok: boolean; receipt: string; artifact: string; measurements: string; nsmRoot: string; demoRepo: string; signPublicKey: string; checks: Array<{ status: string }>; verifyReceiptArgs: string[] | null; expectations: string };
     expect(summary.ok).toBe(true);
     expect(summary.checks.length).toBeGreaterThan(10);
     expect(summary.checks.filter((c) => c.status !== 'pass')).toEqual([]);
     // The measured enclave bundle came from the installed package's own sources.
     expect(existsSync(join(outside, 'sim-state', 'enclave', 'enclave.mjs'))).toBe(true);
-    // The sim's own strict invocation (every binding: source, artifact, signer, keys).
-    expect(summary.verifyReceiptArgs).not.toBeNull();
+    // The sim's auditor step: --expect with the expectations.json rendered from its deploy file
+    // (every binding: PCRs, parent role, source, artifact, signer, keys).
+    expect(summary.verifyReceiptArgs).toContain('--expect');
     const verify = await bin(installed.attestedPack, ['verify-receipt', ...summary.verifyReceiptArgs!, '--json']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, verdict: 'verified' });
-    // Against another image's measurements it is rejected (the check can fail).
-    const other = JSON.parse(readFileSync(summary.measurements, 'utf8')) as Record<string, string>;
-    other.PCR0 = 'ab'.repeat(48);
-    const otherPath = join(outside, 'other-measurements.json');
+    // Against another image's expectations it is rejected (the check can fail).
+    const other = JSON.parse(readFileSync(summary.expectations, 'utf8')) as { measurements: Record<string, string> };
+    other.measurements.PCR0 = 'ab'.repeat(48);
+    const otherPath = join(outside, 'other-expectations.json');
     await import('node:fs/promises').then((fs) => fs.writeFile(otherPath, JSON.stringify(other)));
     const otherArgs = [...summary.verifyReceiptArgs!];
-    otherArgs[otherArgs.indexOf('--measurements') + 1] = otherPath;
+    otherArgs[otherArgs.indexOf('--expect') + 1] = otherPath;
     const rejected = await bin(installed.verifyReceipt, otherArgs);
     expect(rejected.code).toBe(1);
   }, 150_000);

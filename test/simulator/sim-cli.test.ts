@@ -7,7 +7,11 @@
 import { defaultReceiptPath } from '../../host-proxy/client/paths.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { pcr3ForRoleArn } from '../../attestation/pcr.js';
+import { parseMeasurements } from '../../common/measurements.js';
+import { deployKeys, imageCmd, keyPolicy, loadDeployFile } from '../../deploy/index.js';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SimSummary } from '../../simulator/sim/index.js';
@@ -110,6 +114,88 @@ describe('attested-pack sim --json', () => {
     expect(bad.code).toBe(1);
     const report = JSON.parse(bad.stdout) as { checks: Array<{ name: string; status: string }> };
     expect(report.checks.find((c) => c.name === 'attestation')!.status).toBe('fail');
+  });
+});
+
+describe('the simulation goes through the operator\'s path: deploy file → render → build → pack → verify-receipt --expect', () => {
+  const deployDir = (): string => join(state, 'deploy');
+  const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
+
+  it('wrote a deploy file that deploy\'s own loader accepts; the measured /cmd is the rendered image/cmd.json, the AWS /cmd with only the transport flags swapped', async () => {
+    expect(first.deployFile).toBe(join(deployDir(), 'attested-pack.deploy.yaml'));
+    const { config } = await loadDeployFile(first.deployFile!);
+    expect(config.repository).toBe(first.repository);
+    expect(config.keys).toEqual({ source: [first.keys!.source], wrap: [first.keys!.wrap], sign: first.keys!.sign, seal: first.keys!.seal });
+    const simCmd = readJson<string[]>(join(deployDir(), 'image/cmd.json'));
+    // What the simulated NSM reports as PCR2 was measured over exactly the rendered /cmd.
+    const measured = readJson<{ buildInputs: { cmd: string } }>(first.measurements!);
+    expect(measured.buildInputs.cmd).toBe(simCmd.map((a) => `${a}\n`).join(''));
+    // AWS: node, bundle, serve, --listen vsock, --kms-region, --kms-relay-port, then the pins.
+    const awsCmd = imageCmd(config);
+    expect(awsCmd.slice(3, 9)).toEqual(['--listen', 'vsock://ANY:5000', '--kms-region', 'us-east-1', '--kms-relay-port', '8000']);
+    const simTransport = simCmd.slice(3, 14);
+    expect(simTransport.filter((a) => a.startsWith('--'))).toEqual(['--simulate', '--sim-state', '--measurements', '--role-arn', '--kms-endpoint', '--listen']);
+    expect(simTransport[simTransport.indexOf('--role-arn') + 1]).toBe(config.parentRoleArn);
+    // Every pin is the same, in the same order.
+    expect(simCmd.slice(0, 3)).toEqual(awsCmd.slice(0, 3));
+    expect(simCmd.slice(14)).toEqual(awsCmd.slice(9));
+    const pins = simCmd.slice(14);
+    expect(pins).toEqual(expect.arrayContaining(['--envelope', '--source-key', '--signing-kms-key', '--seal-key', '--signer-public-key', config.signer.publicKey]));
+  });
+
+  it('the key policies KMS holds are the rendered policies/<key>.json: the built PCR0/1/2 and the parent role\'s PCR3', async () => {
+    const { config } = await loadDeployFile(first.deployFile!);
+    const kmsState = readJson<{ keys: Array<{ arn: string; policy: string }> }>(join(state, 'kms', 'kms-state.json'));
+    const measurements = parseMeasurements(readFileSync(first.measurements!, 'utf8'), first.measurements!);
+    const keys = deployKeys(config);
+    expect(keys.map((k) => k.name)).toEqual(['source-1', 'wrap-1', 'sign', 'seal']);
+    for (const k of keys) {
+      const rendered = readFileSync(join(deployDir(), 'policies', `${k.name}.json`), 'utf8');
+      expect(kmsState.keys.find((x) => x.arn === k.arn)?.policy, k.name).toBe(rendered);
+      expect(JSON.parse(rendered)).toEqual(keyPolicy(config, k, measurements));
+    }
+    const source = readFileSync(join(deployDir(), 'policies', 'source-1.json'), 'utf8');
+    expect(source).toContain(measurements.PCR0);
+    expect(source).toContain(pcr3ForRoleArn(config.parentRoleArn));
+    // The proxy ran the rendered proxy.yaml: the deploy file's token hash, only the deployment's repository.
+    const proxy = parseYaml(readFileSync(join(state, 'proxy.yaml'), 'utf8')) as { auth: { tokens: Array<{ sha256: string; repositories: string[] }> }; credentials: { source: string } };
+    expect(proxy.auth.tokens).toEqual([expect.objectContaining({ sha256: config.access.tokens[0]!.sha256, repositories: [config.repository] })]);
+    expect(proxy.credentials.source).toBe('static');
+  });
+
+  it('the auditor step ran verify-receipt --expect with the rendered expectations.json: VERIFIED, signed by the sealed key the deploy file names', async () => {
+    const args = first.verifyReceiptArgs!;
+    expect(args.slice(1, 3)).toEqual(['--expect', join(deployDir(), 'expectations.json')]);
+    expect(first.expectations).toBe(join(deployDir(), 'expectations.json'));
+    // --expect covers PCRs, parent role, manifest, repository, keys and signer: none of their flags is passed.
+    for (const flag of ['--measurements', '--expect-key', '--verify-key', '--kms-public-key', '--parent-role-arn']) expect(args).not.toContain(flag);
+    const text = await runBin(VERIFY_RECEIPT_BIN, args);
+    expect(text.code, text.stdout + text.stderr).toBe(0);
+    expect(text.stdout).toContain('VERIFIED');
+    const json = await runBin(VERIFY_RECEIPT_BIN, [...args, '--json']);
+    const report = JSON.parse(json.stdout) as { verdict: string; checks: Array<{ name: string; status: string; evidence: string }> };
+    expect(report.verdict).toBe('verified');
+    expect(report.checks.find((c) => c.name === 'artifact')!.evidence).toContain('Ed25519');
+    expect(report.checks.find((c) => c.name === 'measurements')!.evidence).toContain('--expect');
+  });
+
+  it('expectations naming another signer, another parent role or another image reject the same receipt (exit 1)', async () => {
+    const expectations = readJson<Record<string, unknown> & { measurements: Record<string, string> }>(first.expectations!);
+    const kmsSigner = readJson<{ PublicKey: string }>(first.signPublicKey!).PublicKey;
+    const variants: Array<[string, Record<string, unknown>, string]> = [
+      ['signer', { ...expectations, signerPublicKey: kmsSigner }, 'artifact'],
+      ['role', { ...expectations, parentRoleArn: 'arn:aws:iam::111122223333:role/someone-else' }, 'measurements'],
+      ['image', { ...expectations, measurements: { ...expectations.measurements, PCR0: 'ab'.repeat(48) } }, 'measurements'],
+    ];
+    for (const [name, doc, failing] of variants) {
+      const path = join(state, `expectations-${name}.json`);
+      writeFileSync(path, JSON.stringify(doc));
+      const args = first.verifyReceiptArgs!.map((a) => (a === first.expectations ? path : a));
+      const r = await runBin(VERIFY_RECEIPT_BIN, [...args, '--json']);
+      expect(r.code, name).toBe(1);
+      const report = JSON.parse(r.stdout) as { checks: Array<{ name: string; status: string }> };
+      expect(report.checks.find((c) => c.name === failing)!.status, name).toBe('fail');
+    }
   });
 });
 

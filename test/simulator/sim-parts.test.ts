@@ -262,6 +262,9 @@ describe('paths, commands and the account', () => {
         { name: 'enclave', title: 'enclave running', status: 'fail', evidence: 'the enclave exited before listening (exit code 1)', code: 'SIM_ENCLAVE_START_FAILED' },
       ],
       verifyReceiptArgs: null,
+      verifyReceiptFlags: null,
+      deployFile: null,
+      expectations: null,
       error: { code: 'SIM_ENCLAVE_START_FAILED', message: 'the enclave exited', hint: 'see /tmp/s/logs/enclave.log' },
     };
     const text = formatSimAccount(summary, { colour: false, projectRoot: repoRoot });
@@ -292,7 +295,10 @@ describe('paths, commands and the account', () => {
       pcr0: null,
       reused: null,
       checks: [{ name: 'kms-simulator', title: 'KMS simulator', status: 'pass', evidence: 'http://127.0.0.1:1' }],
-      verifyReceiptArgs: ['/tmp/s/out/a.receipt.json', '--measurements', '/tmp/s/enclave/measurements.json'],
+      verifyReceiptArgs: ['/tmp/s/out/a.receipt.json', '--expect', '/tmp/s/deploy/expectations.json'],
+      verifyReceiptFlags: ['/tmp/s/out/a.receipt.json', '--measurements', '/tmp/s/enclave/measurements.json'],
+      deployFile: '/tmp/s/deploy/attested-pack.deploy.yaml',
+      expectations: '/tmp/s/deploy/expectations.json',
     };
     const checkout = formatSimAccount(summary, { colour: false, projectRoot: repoRoot });
     expect(checkout).toContain('npm start -- --keep-policies   # policies still name the old PCR0');

@@ -23,6 +23,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isAttestedPackError } from '../../../common/errors.js';
+import { pcr3ForRoleArn } from '../../../attestation/pcr.js';
 import { claimsDigest, parseReceipt, trustedRootFromPem, verifyReceipt } from '../../../attestation/index.js';
 import { RpcClient, connectTransport } from '../../../vsock/index.js';
 import { runPackClient, type PackClientOptions } from '../../../host-proxy/index.js';
@@ -130,7 +131,8 @@ describe('KMS faults', () => {
     try {
       const ports = {
         kms: connection.forCredentials(sim.enclaveCredentials),
-        nsm: { attest: (r: { userData?: Uint8Array; nonce?: Uint8Array; publicKey?: Uint8Array }) => sim.pki.attest({ pcrs: { 0: m.PCR0, 1: m.PCR1, 2: m.PCR2 }, userData: r.userData ?? null, nonce: r.nonce ?? null, publicKey: r.publicKey ?? null }) },
+        // PCR3 as the hypervisor reports it for the parent role: the rendered key policies pin it.
+        nsm: { attest: (r: { userData?: Uint8Array; nonce?: Uint8Array; publicKey?: Uint8Array }) => sim.pki.attest({ pcrs: { 0: m.PCR0, 1: m.PCR1, 2: m.PCR2, 3: pcr3ForRoleArn(sim.deployment.config.parentRoleArn) }, userData: r.userData ?? null, nonce: r.nonce ?? null, publicKey: r.publicKey ?? null }) },
         recipientKeys: keys,
         signing: {},
         now: Date.now,
