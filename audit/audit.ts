@@ -213,8 +213,9 @@ export async function auditReceipt(o: AuditOptions): Promise<AuditReport> {
       throw new AuditError('AUDIT_SOURCE_INVALID', `verify-receipt could not run: [${parsed.error.code}] ${parsed.error.message}`, { ...(parsed.error.hint ? { hint: parsed.error.hint } : {}) });
     }
     report.verify = parsed;
-    // verify-receipt's own verdict decides (0: verified, or partial when the caller passed --partial).
-    report.ok = code === 0;
+    // verify-receipt's own verdict decides, and only VERIFIED is a pass: a PARTIAL verdict (the
+    // caller passed --partial) still prints every check, but the audit does not say REPRODUCED.
+    report.ok = code === 0 && parsed.verdict === 'verified';
     return report;
   } finally {
     await rm(work, { recursive: true, force: true });

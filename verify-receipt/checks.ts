@@ -29,7 +29,9 @@ import { formatDuration } from '../common/duration.js';
 import type { GitRepo } from './git.js';
 import { makeReport, type CheckResult, type ReceiptSummary, type VerificationReport } from './report.js';
 import { missingBindings, type Expectations, type KeyPolicyExpectation } from './expectations.js';
-import { evaluatePolicy, label as statementLabel, type PolicyDecision } from '../kms-policies/evaluate.js';
+import { evaluatePolicy, label as statementLabel, type PolicyDecision, type PolicyPrincipal } from '../kms-policies/evaluate.js';
+import type { ConditionClause, NormalizedStatement, ParsedPolicy } from '../kms-policies/policy.js';
+import { callersNamedBy } from './inputs.js';
 
 export type { ExpectedMeasurements } from './expectations.js';
 
@@ -225,6 +227,61 @@ function checkMeasurements(plan: VerificationPlan, state: State): CheckResult {
   });
 }
 
+/** Condition keys the caller cannot choose: they come from the Recipient document or the principal. */
+function callerCannotChoose(key: string): boolean {
+  const k = key.toLowerCase();
+  return k.startsWith('kms:recipientattestation:') || k === 'aws:principalarn' || k === 'aws:principalaccount' || k === 'kms:calleraccount';
+}
+
+/** A value that satisfies a non-negated clause (the first value, wildcards filled in). */
+function satisfyingValue(c: ConditionClause): string | undefined {
+  if (c.operator === 'Null') return c.values.includes('true') ? undefined : 'x';
+  if (c.operator.includes('Not')) return undefined; // absent satisfies a negated operator
+  const v = c.values[0];
+  return v === undefined ? undefined : v.replace(/[*?]/g, 'x');
+}
+
+/**
+ * Ways the policy allows `kms:Decrypt` without a Recipient, evaluated as an adversarial caller
+ * would ask: for every Allow statement, every principal it names (plus the expected callers), with
+ * each condition the caller controls set to a value that satisfies it (encryption context, request
+ * keys such as kms:ViaService, absent for negated operators). The whole policy decides, so Denies
+ * (e.g. the generated deny-unless-ImageSha384 statements) still refuse.
+ */
+function unattestedDecryptPaths(kp: KeyPolicyExpectation, resource: string): string[] {
+  const policy = kp.policy as ParsedPolicy;
+  const paths: string[] = [];
+  for (const s of policy.statements as NormalizedStatement[]) {
+    if (s.effect !== 'Allow' || s.principalNegated) continue;
+    // Account roots are left out: the evaluator models them as the account administrator only, not as
+    // the IAM delegation they are in AWS (`kms-policy check` flags that path, SECURITY.md says so).
+    const named = callersNamedBy(s.principal.any ? ['*'] : s.principal.aws).filter((p) => !/:root$/.test(p.arn));
+    const principals: PolicyPrincipal[] = [...kp.callers, ...named];
+    const encryptionContext: Record<string, string> = Object.create(null) as Record<string, string>;
+    const extra: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const c of s.conditions) {
+      if (callerCannotChoose(c.key)) {
+        // Attestation keys are absent without a Recipient: only negated / IfExists / Null:true clauses can hold.
+        continue;
+      }
+      const v = satisfyingValue(c);
+      if (v === undefined) continue;
+      const lower = c.key.toLowerCase();
+      if (lower.startsWith('kms:encryptioncontext:')) encryptionContext[c.key.slice('kms:EncryptionContext:'.length)] = v;
+      else if (lower === 'kms:encryptioncontextkeys') encryptionContext[v] = 'x';
+      else extra[c.key] = v;
+    }
+    for (const principal of principals) {
+      const d = evaluatePolicy(policy, { action: 'kms:Decrypt', resource, principal, encryptionContext, extraConditionKeys: extra });
+      if (d.allowed) {
+        paths.push(`${principal.arn} by ${d.deciding.map(statementLabel).join(', ')}`);
+        break;
+      }
+    }
+  }
+  return [...new Set(paths)];
+}
+
 /**
  * Check 2 against a key policy: the evaluator the KMS simulator enforces decides. The image
  * counts only if `kms:Decrypt` with a Recipient carrying the document's PCRs is allowed for a
@@ -242,6 +299,14 @@ function checkAgainstKeyPolicy(
   const keys = plan.receipt.claims.keys;
   // Key policies name their own key as "*"; a statement naming a key ARN is matched against the pack's key.
   const resource = keys.source[0] ?? keys.seal ?? 'arn:aws:kms:us-east-1:000000000000:key/unknown';
+  // Fail closed: any principal the policy names that can meet some Allow's conditions without a
+  // Recipient (the caller chooses the encryption context and other request keys) defeats the pin.
+  const open = unattestedDecryptPaths(kp, resource);
+  if (open.length > 0) {
+    return fail(ID, NAME, `key policy ${kp.path} lets a caller decrypt without any attestation: ${open.join(' | ')}; it pins no image`, 'ATTESTATION_PCR_MISMATCH', {
+      source: `key policy ${kp.path}`,
+    });
+  }
   const tried: string[] = [];
   for (const caller of kp.callers) {
     const attested = evaluatePolicy(kp.policy, { action: 'kms:Decrypt', resource, principal: caller, recipientAttestation: { pcrs } });
@@ -475,7 +540,8 @@ async function checkRepository(plan: VerificationPlan, state: State): Promise<Ch
     if (!commitMatches(commit, plan.expect.commit)) {
       return fail(ID, NAME, `the receipt is for commit ${commit}, not --commit ${plan.expect.commit}`, 'COMMIT_MISMATCH');
     }
-    return pass(ID, NAME, `commit ${short(commit, 12)} equals --commit and the manifest is ${want.path}; input blobs not compared (no --repo given)`, {
+    // The commit is only what the host claims: without --repo nothing compares the inputs with it.
+    return skipped(ID, NAME, `commit ${short(commit, 12)} equals --commit and the manifest is ${want.path}, but the input blobs were not compared with that commit (no --repo given)`, {
       commit,
       manifest: want.path,
     });

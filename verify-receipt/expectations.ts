@@ -87,7 +87,9 @@ export interface BindingInputs {
  */
 export function missingBindings(expect: Expectations, inputs: BindingInputs, receipt: Receipt): string[] {
   const missing: string[] = [];
-  if (!inputs.repo && expect.commit === undefined) missing.push('--repo DIR (or --commit SHA): binds the receipt to your source');
+  // --commit alone is not a binding: the receipt's commit is what the host claims, and only --repo
+  // compares the inputs (clef.yaml and every SOPS file, by git blob id) with that commit.
+  if (!inputs.repo) missing.push('--repo DIR: binds the receipt to your source (its inputs are compared with the blobs at the receipt\'s commit; --commit alone checks only the commit the host claims)');
   if (!inputs.artifact) missing.push('--artifact FILE: binds the artifact you deploy');
   if (expect.signer === undefined) missing.push('--verify-key SPKI or --kms-public-key FILE: binds the artifact signer');
   if (expect.keys === undefined) {

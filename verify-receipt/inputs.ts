@@ -175,7 +175,7 @@ function roleSession(role: { accountId: string; roleName: string; partition: str
 }
 
 /** The callers an image-pinning statement admits: its roles (as sessions), users, account roots, or anyone. */
-function callersNamedBy(principals: readonly string[]): PolicyPrincipal[] {
+export function callersNamedBy(principals: readonly string[]): PolicyPrincipal[] {
   const out = new Map<string, PolicyPrincipal>();
   for (const p of principals) {
     const role = ROLE_ARN.exec(p);

@@ -103,6 +103,17 @@ describe.skipIf(noGit !== undefined)('attested-pack audit', () => {
     expect(r.json.verify?.counts.fail).toBe(0);
   });
 
+  it('a PARTIAL verify-receipt verdict (--partial, artifact and signer bindings left out) is not a passing audit', async () => {
+    const dropped = new Set(['--artifact', '--verify-key', '--kms-public-key']);
+    const withoutArtifact = verifyArgs.filter((a, i, all) => !dropped.has(a) && !dropped.has(all[i - 1]!));
+    expect(withoutArtifact.length).toBeLessThan(verifyArgs.length);
+    const r = await audit(receiptPath, auditor, ['--cmd-from', join(state, 'enclave/measurements.json'), '--', ...withoutArtifact, '--partial']);
+    expect(r.json.error, JSON.stringify(r.json)).toBeUndefined();
+    expect(Object.values(r.json.pcrs).every((p) => p.match)).toBe(true);
+    expect(r.json.ok).toBe(false);
+    expect(r.code).not.toBe(0);
+  });
+
   it('a plain source tree (no .git, as Nix builds it) with --source-revision rebuilds the same PCRs', async () => {
     const plain = join(base, 'plain');
     const tar = spawnSync('sh', ['-c', `mkdir -p '${plain}' && git -C '${builder}' archive HEAD | tar -x -C '${plain}'`], { encoding: 'utf8' });

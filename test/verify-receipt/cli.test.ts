@@ -64,7 +64,7 @@ describe('verify-receipt: the honest receipt', () => {
     const r = await runCli([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^error \[USAGE\]: not enough to verify this receipt: missing --repo DIR \(or --commit SHA\).*; --artifact FILE.*; --verify-key SPKI or --kms-public-key FILE.*; --expect-key \(or --repo\)/);
+    expect(r.stderr).toMatch(/^error \[USAGE\]: not enough to verify this receipt: missing --repo DIR: .*; --artifact FILE.*; --verify-key SPKI or --kms-public-key FILE.*; --expect-key \(or --repo\)/);
     expect(r.stderr).toMatch(/^hint: .*--partial/m);
     // One binding missing is enough to refuse, and it is the one named.
     const noSigner = await runCli([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--artifact', f.paths.artifact, '--repo', f.repoDir, '--expect-key', SOURCE_KEY, '--expect-key', WRAP_KEY, '--expect-key', SEAL_KEY]);
@@ -164,13 +164,17 @@ describe('verify-receipt: the honest receipt', () => {
     expect(statusOf(wrong.report, 7)).toBe('fail');
     const noRepo = await runCliJson([f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--commit', 'deadbeef', '--partial']);
     expect(statusOf(noRepo.report, 7)).toBe('fail');
-    // --commit binds the source without a checkout: commit and manifest path are compared, the blobs are not.
+    // --commit alone does not bind the source: the commit is what the host claims, and without --repo
+    // nothing compares the inputs with it. VERIFIED is refused (exit 2 naming --repo); PARTIAL shows check 7 skipped.
     const commitOnly = [f.paths.receipt, '--root', f.paths.root, '--measurements', f.paths.measurements, '--commit', f.commit, '--artifact', f.paths.artifact, '--verify-key', f.verifyKey, '--expect-key', SOURCE_KEY, '--expect-key', WRAP_KEY, '--expect-key', SEAL_KEY];
-    const okNoRepo = await runCliJson(commitOnly);
-    expect(okNoRepo.code).toBe(0);
-    expect(okNoRepo.report.verdict).toBe('verified');
-    expect(okNoRepo.report.checks[6]).toMatchObject({ status: 'pass' });
-    expect(okNoRepo.report.checks[6]!.evidence).toContain('equals --commit and the manifest is clef.yaml; input blobs not compared (no --repo given)');
+    const refused = await runCli(commitOnly);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^error \[USAGE\]: not enough to verify this receipt: missing --repo DIR: binds the receipt to your source/);
+    const partial = await runCliJson([...commitOnly, '--partial']);
+    expect(partial.code).toBe(0);
+    expect(partial.report.verdict).toBe('partial');
+    expect(partial.report.checks[6]).toMatchObject({ status: 'skipped' });
+    expect(partial.report.checks[6]!.evidence).toContain('equals --commit and the manifest is clef.yaml, but the input blobs were not compared with that commit (no --repo given)');
   });
 });
 

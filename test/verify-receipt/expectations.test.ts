@@ -232,7 +232,33 @@ describe('item 2: --policy counts an image only if the KMS evaluator lets it dec
     const noDenies = enforced.Statement.filter((s) => s.Effect !== 'Deny');
     const { code, report } = await verify(await policyFile('unattested', { ...enforced, Statement: [...noDenies, open] }));
     expect(code).toBe(1);
-    expect(report.checks[1]!.evidence).toMatch(/may decrypt without any attestation \(statement #\d+ "Unattested"\): the policy pins no image for it/);
+    expect(report.checks[1]!.evidence).toMatch(/lets a caller decrypt without any attestation: arn:\S+ by statement #\d+ "Unattested"; it pins no image/);
+  });
+
+  it('an unattested Allow behind a condition the caller meets (encryption context) still opens the key: check 2 fails', async () => {
+    const role = enforced.Statement.find(pinning)!.Principal;
+    const behindContext = {
+      Sid: 'UnattestedWithContext',
+      Effect: 'Allow',
+      Principal: role,
+      Action: 'kms:Decrypt',
+      Resource: '*',
+      Condition: { StringEquals: { 'kms:EncryptionContext:app': 'payments' }, StringLike: { 'kms:ViaService': 'kms.*.amazonaws.com' } },
+    };
+    const noDenies = enforced.Statement.filter((s) => s.Effect !== 'Deny');
+    const { code, report } = await verify(await policyFile('unattested-context', { ...enforced, Statement: [...noDenies, behindContext] }));
+    expect(code).toBe(1);
+    expect(report.checks[1]).toMatchObject({ status: 'fail', code: 'ATTESTATION_PCR_MISMATCH' });
+    expect(report.checks[1]!.evidence).toContain('"UnattestedWithContext"');
+  });
+
+  it('another principal the policy lets decrypt without attestation defeats the pin, even when the enclave role is pinned: check 2 fails', async () => {
+    const other = { Sid: 'OtherRoleUnattested', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:role/someone-else' }, Action: 'kms:Decrypt', Resource: '*' };
+    // The generated Denies name only the enclave role: the other role decrypts outside any enclave.
+    const { code, report } = await verify(await policyFile('other-role', { ...enforced, Statement: [...enforced.Statement, other] }));
+    expect(code).toBe(1);
+    expect(report.checks[1]!.evidence).toContain('assumed-role/someone-else/verify-receipt by statement');
+    expect(report.checks[1]!.evidence).toContain('"OtherRoleUnattested"');
   });
 });
 
