@@ -13,7 +13,7 @@ import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { runPack, type PackPorts } from '../../enclave-app/pack/pipeline.js';
 import { RecipientKeyRing } from '../../enclave-app/pack/recipient-keys.js';
 import type { PackRequest } from '../../enclave-app/protocol.js';
-import { createWorld, randomMeasurements, type World } from '../enclave-app/pack/world.js';
+import { createWorld, worldPorts, randomMeasurements, type World } from '../enclave-app/pack/world.js';
 import { verifyArgs } from './helpers/pack-fixture.js';
 import { runCli, runCliJson } from './helpers/run-cli.js';
 
@@ -42,15 +42,7 @@ async function signingPublicKeyFile(): Promise<string> {
 }
 
 function ports(): PackPorts {
-  return {
-    kms: world.kmsConnection().forCredentials(world.enclaveCredentials),
-    nsm: world.nsmFor(world.measurements),
-    recipientKeys: keys,
-    signing: { kmsKeyId: world.keys.sign },
-    now: Date.now,
-    toolVersion: '0.1.0-test',
-    publicKeyCache: new Map(),
-  };
+  return worldPorts(world, keys);
 }
 
 /** Runs one pack and writes its receipt and artifact where an auditor would find them. */

@@ -20,7 +20,7 @@ import { RecipientKeyRing } from '../../enclave-app/pack/recipient-keys.js';
 import type { PackRequest } from '../../enclave-app/protocol.js';
 import { pcr3ForRoleArn, pcr4ForInstanceId } from '../../attestation/pcr.js';
 import { DEMO_SECRETS } from '../../simulator/demo-repo.js';
-import { createWorld, type World } from '../enclave-app/pack/world.js';
+import { createWorld, worldPorts, type World } from '../enclave-app/pack/world.js';
 import { makePackFixture, type PackFixture } from './helpers/pack-fixture.js';
 import { keyPolicy } from './helpers/key-policy.js';
 import { runCli, runCliJson } from './helpers/run-cli.js';
@@ -53,15 +53,7 @@ afterAll(async () => {
 });
 
 function ports(): PackPorts {
-  return {
-    kms: world.kmsConnection().forCredentials(world.enclaveCredentials),
-    nsm: world.nsmFor(world.measurements),
-    recipientKeys: keys,
-    signing: { kmsKeyId: world.keys.sign },
-    now: Date.now,
-    toolVersion: '0.1.0-test',
-    publicKeyCache: new Map(),
-  };
+  return worldPorts(world, keys);
 }
 
 /** Packs a request and writes receipt and artifact where an auditor would find them. */

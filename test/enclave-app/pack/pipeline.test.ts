@@ -20,7 +20,7 @@ import { DEMO_SECRETS } from '../../../simulator/demo-repo.js';
 import { policyFor } from '../../../simulator/keys.js';
 import { DEMO_ENCLAVE_ROLE_ARN, DEMO_RUNTIME_ROLE_ARN } from '../../../simulator/kms/index.js';
 import { PutKeyPolicyCommand } from '@aws-sdk/client-kms';
-import { createWorld, randomMeasurements, ADMIN, type World } from './world.js';
+import { createWorld, randomMeasurements, worldPorts, ADMIN, type World } from './world.js';
 
 let world: World;
 const keys = new RecipientKeyRing();
@@ -34,16 +34,7 @@ afterAll(async () => {
 });
 
 function ports(overrides: Partial<PackPorts> = {}): PackPorts {
-  return {
-    kms: world.kmsConnection().forCredentials(world.enclaveCredentials),
-    nsm: world.nsmFor(world.measurements),
-    recipientKeys: keys,
-    signing: { kmsKeyId: world.keys.sign },
-    now: Date.now,
-    toolVersion: '0.1.0-test',
-    publicKeyCache: new Map(),
-    ...overrides,
-  };
+  return worldPorts(world, keys, overrides);
 }
 
 /** Clef's runtime, re-implemented from reference/clef-compat.md §2.5–2.6 for these tests. */

@@ -17,7 +17,8 @@ import { ensureDemoRepo, type DemoRepo } from '../../../simulator/demo-repo.js';
 import type { Measurements } from '../../../common/measurements.js';
 import { KmsConnection } from '../../../enclave-app/kms/client.js';
 import type { ForwardedCredentials, PackFile, PackRequest } from '../../../enclave-app/protocol.js';
-import type { AttestPort } from '../../../enclave-app/pack/pipeline.js';
+import type { AttestPort, PackPorts } from '../../../enclave-app/pack/pipeline.js';
+import type { RecipientKeyRing } from '../../../enclave-app/pack/recipient-keys.js';
 
 export const ADMIN = DEMO_CREDENTIALS[0]!;
 export const ENCLAVE = DEMO_CREDENTIALS[1]!;
@@ -127,5 +128,19 @@ export async function createWorld(): Promise<World> {
       await sim.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** The pipeline's ports against this world: the enclave's KMS credentials, its NSM, KMS signing. */
+export function worldPorts(world: World, keys: RecipientKeyRing, overrides: Partial<PackPorts> = {}): PackPorts {
+  return {
+    kms: world.kmsConnection().forCredentials(world.enclaveCredentials),
+    nsm: world.nsmFor(world.measurements),
+    recipientKeys: keys,
+    signing: { kmsKeyId: world.keys.sign },
+    now: Date.now,
+    toolVersion: '0.1.0-test',
+    publicKeyCache: new Map(),
+    ...overrides,
   };
 }
