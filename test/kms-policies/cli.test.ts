@@ -2,9 +2,8 @@ import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest
 import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
-import { registerKmsPolicyCommands } from '../../kms-policies/cli.js';
 import { ACCOUNT, ADMIN_ARN, ROLE_ARN, RUNTIME_ROLE, measurementsFor } from './fixtures.js';
+import { runAttestedPack } from '../cli/in-process.js';
 
 let dir: string;
 const m = measurementsFor('image-a');
@@ -21,34 +20,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** Runs `attested-pack <args>` in-process; returns exit code and captured output. */
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const program = new Command('attested-pack').exitOverride();
-  registerKmsPolicyCommands(program);
-  for (const c of program.commands) {
-    c.exitOverride();
-    for (const cc of c.commands) cc.exitOverride().configureOutput({ writeErr: (s) => (stderr += s), writeOut: (s) => (stdout += s) });
-  }
-  let code: number;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-    code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch {
-    code = 2; // commander usage error (cli/main.ts maps these to 2)
-  }
-  vi.restoreAllMocks();
-  return { code, stdout, stderr };
-}
+/** Runs `attested-pack <args>` in-process: the real command tree. */
+const run = runAttestedPack;
 
 const measurements = () => path.join(dir, 'measurements.json');
 
