@@ -28,7 +28,7 @@ import type { PackFile } from '../enclave-app/protocol.js';
 import { DEMO_IDENTITY } from '../simulator/demo-repo.js';
 import type { BenchWorld, EnclaveChild } from './sim-world.js';
 import { repoRoot } from './paths.js';
-import { processCpuTimes, selfCpuMs } from './proc.js';
+import { processCpuTimes, selfCpuMs, stopChild } from './proc.js';
 import { SeededBytes, seededHex } from './seeded.js';
 import { shapedInputs, type ShapedInputs } from './shaped-repo.js';
 import { fmt, summarize } from './stats.js';
@@ -130,13 +130,7 @@ async function startProxyChild(config: unknown, nodeArgs: string[]): Promise<Pro
   return {
     pid: child.pid!,
     url,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
-      child.kill('SIGTERM');
-      await exited;
-      clearTimeout(kill);
-    },
+    stop: () => stopChild(child, exited),
   };
 }
 

@@ -1,5 +1,5 @@
 /** CPU time of processes, so latency figures can say how much of them is CPU work. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
@@ -35,4 +35,13 @@ export function processCpuTimes(pid: number): { userMs: number; systemMs: number
 export function selfCpuMs(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
+}
+
+/** Stops a benchmark child: SIGTERM, SIGKILL after 5 s, resolved once it has exited. */
+export async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+  child.kill('SIGTERM');
+  await exited;
+  clearTimeout(kill);
 }

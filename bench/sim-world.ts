@@ -20,6 +20,7 @@ import { ensureDemoRepo, type DemoRepo } from '../simulator/demo-repo.js';
 import { setupSimKeys, type SimKeyArns } from '../simulator/keys.js';
 import { DEMO_CREDENTIALS, DEMO_ENCLAVE_ROLE_ARN, DEMO_RUNTIME_ROLE_ARN, startKmsSimulator, type KmsSimulatorHandle } from '../simulator/kms/index.js';
 import { repoRoot } from './paths.js';
+import { stopChild } from './proc.js';
 import { ageIdentityFromSeed, seededHex } from './seeded.js';
 
 export const ADMIN = DEMO_CREDENTIALS[0]!;
@@ -129,13 +130,7 @@ async function spawnEnclave(
     pid,
     url,
     memory: () => ({ vmHwmKiB: readStatusKiB(pid, 'VmHWM'), vmRssKiB: readStatusKiB(pid, 'VmRSS') }),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
-      child.kill('SIGTERM');
-      await exited;
-      clearTimeout(kill);
-    },
+    stop: () => stopChild(child, exited),
   };
 }
 
