@@ -82,6 +82,11 @@ export async function packThroughProxy(sim: SimHandle, o: SimPackOptions = {}): 
   return { result, nonce, artifact: result.output, receipt: result.receipt };
 }
 
+/** The bindings both auditor invocations share: the simulation's root, the artifact, the demo repository. */
+function commonBindings(sim: SimHandle, artifact: string): string[] {
+  return ['--root', sim.paths.nsmRootPem, '--artifact', artifact, '--repo', sim.repo.dir];
+}
+
 /**
  * The auditor's invocation for a simulation pack: `--expect` with the expectations.json rendered
  * from the demo's deploy file (PCRs, parent role, manifest, repository, keys, signer), plus what
@@ -93,12 +98,7 @@ export function expectReceiptArgs(sim: SimHandle, p: { receipt: string; artifact
     p.receipt,
     '--expect',
     sim.paths.expectations,
-    '--root',
-    sim.paths.nsmRootPem,
-    '--artifact',
-    p.artifact,
-    '--repo',
-    sim.repo.dir,
+    ...commonBindings(sim, p.artifact),
     ...(p.nonce ? ['--nonce', p.nonce] : []),
   ];
 }
@@ -113,12 +113,7 @@ export function verifyReceiptArgs(sim: SimHandle, p: { receipt: string; artifact
     p.receipt,
     '--measurements',
     sim.measured.measurementsPath,
-    '--root',
-    sim.paths.nsmRootPem,
-    '--artifact',
-    p.artifact,
-    '--repo',
-    sim.repo.dir,
+    ...commonBindings(sim, p.artifact),
     '--expect-key',
     sim.keys.source,
     '--expect-key',
