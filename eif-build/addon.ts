@@ -1,6 +1,6 @@
 /**
  * The vsock/NSM addon, compiled for the image the same way on every machine: one `cc` call on
- * vsock/native/vsock.c against the N-API headers of the pinned Node runtime (its npm package
+ * vsock/native/vsock.c and aes_gcm.c against the N-API headers of the pinned Node runtime (its npm package
  * ships `include/node`), fixed flags, no debug information, build paths mapped away, in a
  * temporary directory. node-gyp is not used: its Makefile adds host-dependent flags and paths.
  * With the same compiler and binutils (Debian bookworm's gcc-12 12.2.0-14+deb12u1 and
@@ -17,7 +17,7 @@ import { EifError } from './errors.js';
 /** The addon's file name inside /app (what vsock/ loads via ATTESTED_PACK_VSOCK_ADDON). */
 export const ADDON_FILE_NAME = 'attested_pack_vsock.node';
 /** Its sources, relative to the project root. */
-export const ADDON_SOURCES = ['vsock/native/vsock.c'] as const;
+export const ADDON_SOURCES = ['vsock/native/vsock.c', 'vsock/native/aes_gcm.c'] as const;
 /** The compiler flags (binding.gyp's, plus what makes the output independent of the build directory). */
 export const ADDON_CFLAGS = [
   '-std=gnu11',

@@ -52,12 +52,17 @@ export interface VsockAddon {
   unixSocketPair(): [number, number];
   nsmOpen(): number;
   nsmRequest(fd: number, request: Uint8Array): Promise<Uint8Array>;
+  /**
+   * AES-256-GCM decryption of many values in one call (aes_gcm.c; enclave-app/sops/gcm-batch.ts).
+   * Absent where the running Node does not export OpenSSL's EVP functions.
+   */
+  aesGcmOpenBatch?: (key: Uint8Array, src: Uint8Array, layout: Uint32Array, aad: Uint8Array, dst: Uint8Array, ivLength: number) => number;
   Poller: new (fd: number, onEvent: (status: number, events: number) => void) => NativePoller;
 }
 
 /** Environment variable naming an explicit addon file (tests use a bogus one to simulate absence). */
 export const VSOCK_ADDON_ENV = 'ATTESTED_PACK_VSOCK_ADDON';
-const EXPECTED_ABI = 1;
+const EXPECTED_ABI = 2;
 
 function candidates(): string[] {
   const explicit = process.env[VSOCK_ADDON_ENV];

@@ -87,7 +87,7 @@ function bin(path: string, args: readonly string[], env: Record<string, string> 
 describe.skipIf(noGit ?? noNpm)('npm pack → install into an empty prefix → run from elsewhere', () => {
   it('the tarball holds the built CLIs, the sources the enclave bundle needs, the addon sources and a dev-free shrinkwrap — no build output, no tests', () => {
     const files = new Set(packed.files);
-    for (const f of ['dist/cli.mjs', 'dist/verify-receipt.mjs', 'bin/attested-pack.mjs', 'bin/verify-receipt.mjs', 'enclave-app/enclave-main.ts', 'tsconfig.json', 'vsock/native/build.mjs', 'vsock/native/vsock.c', 'vsock/native/binding.gyp', 'npm-shrinkwrap.json', 'package.json', 'README.md']) {
+    for (const f of ['dist/cli.mjs', 'dist/verify-receipt.mjs', 'bin/attested-pack.mjs', 'bin/verify-receipt.mjs', 'enclave-app/enclave-main.ts', 'tsconfig.json', 'vsock/native/build.mjs', 'vsock/native/vsock.c', 'vsock/native/aes_gcm.c', 'vsock/native/binding.gyp', 'npm-shrinkwrap.json', 'package.json', 'README.md']) {
       expect(files, f).toContain(f);
     }
     expect(packed.files.some((f) => f.startsWith('dist/chunks/'))).toBe(true);

@@ -82,7 +82,7 @@ describe('addon build', () => {
       return;
     }
     const addon = loadVsockAddon();
-    expect(addon.ABI_VERSION).toBe(1);
+    expect(addon.ABI_VERSION).toBe(2);
     expect(typeof addon.Poller).toBe('function');
   });
 

@@ -10,6 +10,8 @@
  *
  * Every failure throws (or rejects with) an Error carrying `errno` (a positive errno number) and
  * `syscall`; vsock/errno.ts maps them to typed codes. No function here interprets the data it moves.
+ *
+ * aes_gcm.c (same addon) adds aesGcmOpenBatch: SOPS value decryption through OpenSSL in one call.
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -643,6 +645,9 @@ static void set_uint(napi_env env, napi_value target, const char *name, uint32_t
   napi_set_named_property(env, target, name, value);
 }
 
+/* aes_gcm.c: adds aesGcmOpenBatch when the process has OpenSSL's EVP functions; 0 on an N-API failure. */
+int ap_register_aes_gcm(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor functions[] = {
       {"socket", NULL, js_socket, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -672,7 +677,11 @@ static napi_value init(napi_env env, napi_value exports) {
                                     sizeof poller_methods / sizeof poller_methods[0], poller_methods,
                                     &poller_class));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "Poller", poller_class));
-  set_uint(env, exports, "ABI_VERSION", 1);
+  if (!ap_register_aes_gcm(env, exports)) {
+    napi_throw_error(env, "VSOCK_ADDON", "registering aesGcmOpenBatch failed");
+    return NULL;
+  }
+  set_uint(env, exports, "ABI_VERSION", 2);
   set_uint(env, exports, "VMADDR_CID_ANY", VMADDR_CID_ANY);
   set_uint(env, exports, "VMADDR_PORT_ANY", VMADDR_PORT_ANY);
   set_uint(env, exports, "VMADDR_CID_LOCAL", 1);
