@@ -3,7 +3,8 @@
  *   1. load the store and take out the metadata      (loadEncryptedFile, parseMetadata)
  *   2. refuse files without a MAC                    (SOPS_NO_MAC — before any key is used)
  *   3. recover the data key from the master keys     (recoverDataKey)
- *   4. decrypt every value, recomputing the MAC      (decryptBranches; over the authenticated
+ *   4. decrypt every value, recomputing the MAC      (decryptBranches: all values in one batch,
+ *                                                     gcm-batch.ts; the MAC over the authenticated
  *                                                     bytes, before any `type:` tag is trusted)
  *   5. decrypt the stored MAC and compare            (verifyMac — always; there is no opt-out),
  *      and only then report a value whose tag did not fit its bytes
@@ -23,6 +24,7 @@ import {
   type SopsFormat,
   type SopsMetadata,
 } from './metadata.js';
+import type { GcmBackend } from './gcm-batch.js';
 import { EncryptionRules } from './rules.js';
 import { loadEncryptedFile } from './stores/index.js';
 import { type SopsMap } from './tree.js';
@@ -118,13 +120,19 @@ export interface SopsDecryptOptions {
    * read by their bytes alone, so the unauthenticated tag never decides success.
    */
   values?: ValueReading;
+  /**
+   * Which AES-256-GCM implementation opens the values (gcm-batch.ts): `auto` (default) takes
+   * OpenSSL through the addon when it is loaded, else node:crypto; `node` forces node:crypto
+   * (the benchmark and the tests compare the two); `openssl` fails where the addon is missing.
+   */
+  aesGcm?: GcmBackend;
 }
 
 function decryptLoaded(branches: SopsMap[], metadata: SopsMetadata, dataKey: Uint8Array, format: SopsFormat, options: SopsDecryptOptions = {}): SopsDecrypted {
   const cipher = new ValueCipher(dataKey);
   try {
     const rules = new EncryptionRules(metadata.rule);
-    const walked = decryptBranches(branches, cipher, rules, metadata.macOnlyEncrypted, options.values ?? 'typed');
+    const walked = decryptBranches(branches, cipher, rules, metadata.macOnlyEncrypted, options.values ?? 'typed', dataKey, options.aesGcm);
     // 5. The MAC first: whatever the tags say, a modified file fails here with one answer.
     verifyMac(cipher, metadata, walked.macHex);
     if (walked.misfit) throw walked.misfit;
@@ -150,8 +158,8 @@ export async function decryptSops(bytes: Uint8Array, format: SopsFormat, keys: S
 }
 
 /** Decrypts with an already known data key (32 bytes; not zeroed here, the caller owns it). */
-export function decryptSopsWithDataKey(bytes: Uint8Array, format: SopsFormat, dataKey: Uint8Array): SopsDecrypted {
+export function decryptSopsWithDataKey(bytes: Uint8Array, format: SopsFormat, dataKey: Uint8Array, options: SopsDecryptOptions = {}): SopsDecrypted {
   const { branches, metadata } = load(bytes, format);
   requireMac(metadata);
-  return decryptLoaded(branches, metadata, dataKey, format);
+  return decryptLoaded(branches, metadata, dataKey, format, options);
 }

@@ -28,6 +28,7 @@ export {
   type SopsDecryptOptions,
   type SopsFileMetadata,
 } from './decrypt.js';
+export { gcmBackend, type GcmBackend } from './gcm-batch.js';
 export { encryptSops, encryptSopsFile, type SopsEncryptOptions, type SopsMasterKeySpec } from './encrypt.js';
 export { recoverDataKey, describeMasterKey, type SopsKeySources, type KeyAttempt } from './data-key.js';
 export type {

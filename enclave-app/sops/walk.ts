@@ -1,15 +1,18 @@
 /**
  * The two tree walks of sops (sops.go walkBranch/walkSlice, Tree.Encrypt/Decrypt): visit every
  * leaf in document order with its path, decide with the rules whether it is encrypted, and feed
- * the MAC. One pass per file; the path string (the AAD) is built incrementally, so a file with
- * thousands of keys costs one AES operation and one hash update per value.
+ * the MAC. One pass per file; the path string (the AAD) is built incrementally. Decryption lays
+ * every encrypted value out in one batch during the walk and opens them all in one call after it
+ * (gcm-batch.ts), then hashes the plaintexts into the MAC in document order and fills them in.
  */
+import { isAscii } from 'node:buffer';
 import { createHash, type Hash } from 'node:crypto';
 import { zeroize } from '../../common/bytes.js';
 import { SopsError, describePath } from './errors.js';
-import { ValueCipher, decodeTyped, decodeUtf8, parseEncryptedValue, valueToBytes, type SopsValueType } from './cipher.js';
+import { IV_LENGTH, ValueCipher, addEncryptedValue, authenticationFailed, decodeTyped, decodeUtf8, valueToBytes, type SopsValueType } from './cipher.js';
+import { GcmBatch, openGcmBatch, type GcmBackend } from './gcm-batch.js';
 import type { EncryptionRules } from './rules.js';
-import { SopsBytes, SopsComment, SopsMap, type SopsMapEntry, type SopsValue } from './tree.js';
+import { SopsBytes, SopsComment, SopsMap, type SopsMapEntry, type SopsMapItem, type SopsValue } from './tree.js';
 
 /** SHA-256("sops"): written first into the MAC when `mac_only_encrypted` is set. */
 export const MAC_ONLY_ENCRYPTED_INIT = Buffer.from('8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69', 'hex');
@@ -43,6 +46,26 @@ interface DecryptContext extends WalkContext {
   reading: ValueReading;
   /** The first value whose tag did not fit its bytes (typed mode), reported after the MAC check. */
   misfit?: SopsError;
+  dataKey: Uint8Array;
+  backend: GcmBackend;
+  /** Every encrypted value of the file, in document order, opened in one call once the walk ends. */
+  batch: GcmBatch;
+  /** The values of `batch`, same order and index, with where each one goes in the new tree. */
+  pending: Pending[];
+  /** The MAC's input in document order: batch values (hashed once decrypted) and plain leaves' bytes. */
+  macInput: Array<Pending | string | Buffer>;
+}
+
+/** A value in the batch: its `type:` tag, its path and the slot of the new tree it will fill. */
+class Pending {
+  entry: SopsMapItem | undefined;
+  list: SopsValue[] | undefined;
+  at = 0;
+  constructor(
+    readonly index: number,
+    readonly type: SopsValueType,
+    readonly path: readonly string[],
+  ) {}
 }
 
 /**
@@ -107,69 +130,133 @@ export interface DecryptWalkResult {
 /**
  * Decrypts every branch (a new tree is built; the input is not modified) and computes the MAC
  * over the authenticated plaintext bytes of each value (for files sops wrote these are exactly
- * the bytes sops hashes: its typed values re-encode to the same text).
+ * the bytes sops hashes: its typed values re-encode to the same text). `dataKey` is the key
+ * `cipher` was made from (the batch needs its bytes; it is not kept).
  */
 export function decryptBranches(
   branches: readonly SopsMap[],
   cipher: ValueCipher,
   rules: EncryptionRules,
   macOnlyEncrypted: boolean,
-  reading: ValueReading = 'typed',
+  reading: ValueReading,
+  dataKey: Uint8Array,
+  backend: GcmBackend = 'auto',
 ): DecryptWalkResult {
-  const ctx: DecryptContext = { cipher, rules, macOnlyEncrypted, hash: newHash(macOnlyEncrypted), reading };
-  const out = branches.map((b) => decryptMap(ctx, b, ROOT, []));
-  return { branches: out, macHex: ctx.hash.digest('hex').toUpperCase(), ...(ctx.misfit ? { misfit: ctx.misfit } : {}) };
+  const ctx: DecryptContext = {
+    cipher,
+    rules,
+    macOnlyEncrypted,
+    hash: newHash(macOnlyEncrypted),
+    reading,
+    dataKey,
+    backend,
+    batch: new GcmBatch(IV_LENGTH),
+    pending: [],
+    macInput: [],
+  };
+  try {
+    const out = branches.map((b) => decryptMap(ctx, b, ROOT, []));
+    settle(ctx);
+    return { branches: out, macHex: ctx.hash.digest('hex').toUpperCase(), ...(ctx.misfit ? { misfit: ctx.misfit } : {}) };
+  } finally {
+    for (const item of ctx.macInput) if (Buffer.isBuffer(item)) zeroize(item);
+  }
 }
 
-/** Opens one `ENC[…]` value, feeds its raw bytes to the MAC and reads it per `ctx.reading`. */
-function openValue(ctx: DecryptContext, s: string, f: Frame, hashed: boolean): SopsValue {
+/** Puts one `ENC[…]` value into the batch; its raw bytes will feed the MAC unless the tag says comment. */
+function openValue(ctx: DecryptContext, s: string, f: Frame): SopsValue | Pending {
   if (s === '') return '';
-  const ev = parseEncryptedValue(s, f.path);
-  const pt = ctx.cipher.open(ev, f.aad, f.path);
+  const type = addEncryptedValue(ctx.batch, s, f.aad, f.path);
+  const p = new Pending(ctx.pending.length, type, f.path);
+  ctx.pending.push(p);
+  // sops never hashes a value that decrypts to a comment; that depends on the tag alone.
+  if (type !== 'comment') ctx.macInput.push(p);
+  return p;
+}
+
+/**
+ * Opens the batch, feeds the MAC in document order (runs of adjacent plaintexts in one update)
+ * and fills every value into its slot, read per `ctx.reading`. The plaintext buffer is zeroed
+ * whatever happens; a value that does not authenticate fails the file before anything is read.
+ */
+function settle(ctx: DecryptContext): void {
+  const { batch, pending } = ctx;
+  const dst = Buffer.alloc(batch.dstLength);
   try {
-    // sops never hashes a value that decrypts to a comment; that depends on the tag alone.
-    if (hashed && ev.type !== 'comment') ctx.hash.update(pt);
-    if (ctx.reading === 'text') return textValue(ev.type, pt);
-    try {
-      return decodeTyped(ev.type, pt, f.path);
-    } catch (err) {
-      if (!(err instanceof SopsError)) throw err;
-      ctx.misfit ??= err;
-      return '';
+    const failed = openGcmBatch(ctx.dataKey, batch, dst, ctx.backend);
+    if (failed >= 0) throw authenticationFailed(pending[failed]!.path);
+    let start = 0;
+    let end = -1;
+    for (const item of ctx.macInput) {
+      if (item instanceof Pending) {
+        const [a, b] = batch.dstRange(item.index);
+        if (a !== end) {
+          if (end >= 0) ctx.hash.update(dst.subarray(start, end));
+          start = a;
+        }
+        end = b;
+        continue;
+      }
+      if (end >= 0) ctx.hash.update(dst.subarray(start, end));
+      end = -1;
+      if (typeof item === 'string') ctx.hash.update(item, 'utf8');
+      else ctx.hash.update(item);
+    }
+    if (end >= 0) ctx.hash.update(dst.subarray(start, end));
+    // All-ASCII plaintext (the common case) is decoded once and sliced; ASCII is its own UTF-8.
+    const text = isAscii(dst) ? dst.toString('latin1') : undefined;
+    for (const p of pending) {
+      const value = readValue(ctx, p, dst, text);
+      if (p.entry !== undefined) p.entry.value = value;
+      else if (p.list !== undefined) p.list[p.at] = value;
     }
   } finally {
-    zeroize(pt);
+    zeroize(dst);
   }
 }
 
-function decryptLeaf(ctx: DecryptContext, v: SopsValue, f: Frame, stack: string[][]): SopsValue {
-  const isComment = v instanceof SopsComment;
-  const encrypted = ctx.rules.shouldEncrypt(f.matched, stack, isComment);
-  let out: SopsValue = v;
+/** One decrypted value, read per `ctx.reading` (see textValue and decodeTyped). */
+function readValue(ctx: DecryptContext, p: Pending, dst: Buffer, text: string | undefined): SopsValue {
+  const [a, b] = ctx.batch.dstRange(p.index);
+  if (ctx.reading === 'text') return text !== undefined && p.type !== 'bool' ? text.slice(a, b) : textValue(p.type, dst.subarray(a, b));
+  if (p.type === 'str' && text !== undefined) return text.slice(a, b);
+  try {
+    return decodeTyped(p.type, dst.subarray(a, b), p.path);
+  } catch (err) {
+    if (!(err instanceof SopsError)) throw err;
+    ctx.misfit ??= err;
+    return '';
+  }
+}
+
+/** A comment: old sops wrote them in clear, so one that does not decrypt is kept as it is. */
+function decryptComment(ctx: DecryptContext, v: SopsComment, f: Frame, stack: string[][]): SopsComment {
+  if (!ctx.rules.shouldEncrypt(f.matched, stack, true)) return v;
+  try {
+    const d = ctx.cipher.decrypt(v.text, f.aad, f.path);
+    return d instanceof SopsComment ? d : typeof d === 'string' ? new SopsComment(d) : v;
+  } catch (err) {
+    if (!(err instanceof SopsError)) throw err;
+    return v;
+  }
+}
+
+function decryptLeaf(ctx: DecryptContext, v: SopsValue, f: Frame, stack: string[][]): SopsValue | Pending {
+  // Comments are never hashed.
+  if (v instanceof SopsComment) return decryptComment(ctx, v, f, stack);
+  const encrypted = ctx.rules.shouldEncrypt(f.matched, stack, false);
   if (encrypted) {
-    if (v instanceof SopsComment) {
-      // Old sops wrote comments in clear: a comment that does not decrypt is kept as it is.
-      try {
-        const d = ctx.cipher.decrypt(v.text, f.aad, f.path);
-        out = d instanceof SopsComment ? d : typeof d === 'string' ? new SopsComment(d) : v;
-      } catch (err) {
-        if (!(err instanceof SopsError)) throw err;
-        out = v;
-      }
-    } else if (typeof v === 'string') {
-      // Hashed here, from the authenticated bytes (never from a value the tag decoded).
-      return openValue(ctx, v, f, true);
-    } else {
-      throw new SopsError('SOPS_BAD_VALUE', `value at ${describePath(f.path)} should be encrypted but is not a string`, {
-        details: { path: [...f.path] },
-      });
-    }
+    // Hashed once opened, from the authenticated bytes (never from a value the tag decoded).
+    if (typeof v === 'string') return openValue(ctx, v, f);
+    throw new SopsError('SOPS_BAD_VALUE', `value at ${describePath(f.path)} should be encrypted but is not a string`, {
+      details: { path: [...f.path] },
+    });
   }
-  if ((!ctx.macOnlyEncrypted || encrypted) && !(out instanceof SopsComment)) hashLeaf(ctx, out);
-  return out;
+  if (!ctx.macOnlyEncrypted) ctx.macInput.push(typeof v === 'string' ? v : valueToBytes(v).bytes);
+  return v;
 }
 
-function decryptValue(ctx: DecryptContext, v: SopsValue, f: Frame, stack: string[][]): SopsValue {
+function decryptValue(ctx: DecryptContext, v: SopsValue, f: Frame, stack: string[][]): SopsValue | Pending {
   if (v instanceof SopsMap) return decryptMap(ctx, v, f, stack);
   if (Array.isArray(v)) return decryptSeq(ctx, v, f, stack);
   if (v === null) return null;
@@ -183,12 +270,13 @@ function decryptMap(ctx: DecryptContext, m: SopsMap, f: Frame, parentStack: stri
   for (const e of m.entries) {
     if (e instanceof SopsComment) {
       stack[top] = [...stack[top], e.text];
-      const d = decryptLeaf(ctx, e, f, stack);
-      entries.push(d instanceof SopsComment ? d : new SopsComment(String(d)));
+      entries.push(decryptComment(ctx, e, f, stack));
       continue;
     }
     const value = decryptValue(ctx, e.value, child(ctx, f, e.key), stack);
-    entries.push({ key: e.key, value });
+    const entry: SopsMapItem = { key: e.key, value: value instanceof Pending ? '' : value };
+    if (value instanceof Pending) value.entry = entry;
+    entries.push(entry);
     stack[top] = [];
   }
   return new SopsMap(entries);
@@ -201,7 +289,14 @@ function decryptSeq(ctx: DecryptContext, s: readonly SopsValue[], f: Frame, pare
   for (const v of s) {
     const isComment = v instanceof SopsComment;
     if (isComment) stack[top] = [...stack[top], v.text];
-    out.push(decryptValue(ctx, v, f, stack));
+    const value = decryptValue(ctx, v, f, stack);
+    if (value instanceof Pending) {
+      value.list = out;
+      value.at = out.length;
+      out.push('');
+    } else {
+      out.push(value);
+    }
     if (!isComment) stack[top] = [];
   }
   return out;

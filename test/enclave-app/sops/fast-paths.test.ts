@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeUtf8, parseEncryptedValue } from '../../../enclave-app/sops/cipher.js';
+import { decodeUtf8, parseEncryptedValue, splitCanonical } from '../../../enclave-app/sops/cipher.js';
 import { parseJson } from '../../../enclave-app/sops/stores/json.js';
 
 const reference = new TextDecoder('utf-8', { fatal: true });
@@ -127,6 +127,70 @@ describe('ENC[...] fast shape check against the general parser', () => {
       }),
       { seed: 20, numRuns: 5000 },
     );
+  });
+});
+
+describe('splitCanonical: the shape check without a regular expression', () => {
+  // The pattern it replaces, with the canonical-padding test of the data field, as the reference.
+  const SHAPE = /^ENC\[AES256_GCM,data:([A-Za-z0-9+/]+={0,2}),iv:([A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=),tag:([A-Za-z0-9+/]{21}[AQgw]==),type:(str|int|float|bool|bytes|time|comment)\]$/;
+  const canonical = (t: string) => t.length % 4 === 0 && Buffer.from(t, 'base64').toString('base64') === t;
+  const reference = (s: string): string => {
+    const m = SHAPE.exec(s);
+    return m && canonical(m[1]!) ? [m[1], m[2], m[3], m[4]].join('|') : 'no';
+  };
+  const ours = (s: string): string => splitCanonical(s)?.join('|') ?? 'no';
+  const CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ ,:[]\n\u00e9\ud800x';
+
+  it('gives the fields of exactly the strings the pattern matches, on sops-shaped strings and edits of them', () => {
+    const arb = fc
+      .record({
+        data: fc.uint8Array({ maxLength: 40 }),
+        iv: fc.oneof({ weight: 4, arbitrary: fc.uint8Array({ minLength: 32, maxLength: 32 }) }, fc.uint8Array({ minLength: 31, maxLength: 33 })),
+        tag: fc.oneof({ weight: 4, arbitrary: fc.uint8Array({ minLength: 16, maxLength: 16 }) }, fc.uint8Array({ minLength: 15, maxLength: 17 })),
+        type: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('str', 'int', 'float', 'bool', 'bytes', 'time', 'comment') }, fc.constantFrom('strx', 'STR', '')),
+        tail: fc.oneof({ weight: 4, arbitrary: fc.constant('') }, fc.constantFrom('x', ']', ',type:str]', '\n')),
+        edits: fc.array(fc.record({ at: fc.nat(), char: fc.constantFrom(...CHARS), op: fc.constantFrom('set', 'insert', 'delete') }), { maxLength: 2 }),
+      })
+      .map(({ data, iv, tag, type, tail, edits }) => {
+        let s = `ENC[AES256_GCM,data:${Buffer.from(data).toString('base64')},iv:${Buffer.from(iv).toString('base64')},tag:${Buffer.from(tag).toString('base64')},type:${type}]${tail}`;
+        for (const e of edits) {
+          const at = e.at % (s.length + 1);
+          s = e.op === 'insert' ? s.slice(0, at) + e.char + s.slice(at) : e.op === 'delete' ? s.slice(0, at) + s.slice(at + 1) : s.slice(0, at) + e.char + s.slice(at + 1);
+        }
+        return s;
+      });
+    let accepted = 0;
+    fc.assert(
+      fc.property(arb, (s) => {
+        const r = reference(s);
+        if (r !== 'no') accepted++;
+        expect(ours(s)).toBe(r);
+      }),
+      { seed: 33, numRuns: 20000 },
+    );
+    // Both answers occur often: the property is not decided by one side alone.
+    expect(accepted).toBeGreaterThan(2000);
+    expect(accepted).toBeLessThan(18000);
+  });
+
+  it('refuses the near misses one by one', () => {
+    const iv = Buffer.alloc(32, 7).toString('base64');
+    const tag = Buffer.alloc(16, 9).toString('base64');
+    const ok = `ENC[AES256_GCM,data:aGVsbG8=,iv:${iv},tag:${tag},type:str]`;
+    expect(splitCanonical(ok)).toEqual(['aGVsbG8=', iv, tag, 'str']);
+    for (const bad of [
+      ok.replace('aGVsbG8=', 'aGVsbG9='), // non-canonical padding bits
+      ok.replace('aGVsbG8=', 'aGVsbG8'), // not whole quanta
+      ok.replace('aGVsbG8=', ''), // no data
+      ok.replace('aGVsbG8=', 'aGVs-G8='), // base64url
+      ok.replace(iv, iv.slice(0, -1)), // IV one character short
+      ok.replace(tag, tag.slice(0, -2) + 'A='), // tag with one '='
+      ok.replace('type:str]', 'type:str] '),
+      ok.replace('ENC[AES256_GCM', 'ENC[AES128_GCM'),
+      ok.replace(',iv:', ',IV:'),
+    ]) {
+      expect(splitCanonical(bad)).toBeUndefined();
+    }
   });
 });
 

@@ -48,6 +48,15 @@ describe('sops vectors: decrypt with the published keys', () => {
     expect(toExpectedJson(r.branches[0])).toEqual(e.plaintext);
   });
 
+  it.each(verified)('%s: node:crypto opens it to the same tree as the default backend, in both value readings', (name, e) => {
+    const key = Buffer.from(e.data_key_hex, 'hex');
+    for (const values of ['typed', 'text'] as const) {
+      const byDefault = decryptSopsWithDataKey(vector(name), e.format, key, { values });
+      const byNode = decryptSopsWithDataKey(vector(name), e.format, key, { values, aesGcm: 'node' });
+      expect(byNode.branches.map(toExpectedJson)).toEqual(byDefault.branches.map(toExpectedJson));
+    }
+  });
+
   it('ft-no_mac.yaml fails with SOPS_NO_MAC (with keys and with the data key)', async () => {
     const e = expected['getsops-sops/ft-no_mac.yaml'];
     await expect(decryptVector('getsops-sops/ft-no_mac.yaml')).rejects.toSatisfy((err) => isSopsError(err, 'SOPS_NO_MAC'));
