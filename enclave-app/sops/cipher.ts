@@ -61,7 +61,7 @@ function b64(field: string, value: string, path: readonly string[]): Buffer {
 
 // The shape sops writes: canonical base64 characters, a 32-byte IV, a 16-byte tag, a known type and
 // nothing after the bracket — what the pattern below says, checked by `splitCanonical` without a
-// regular expression (a third of the time; test/enclave-app/sops/cipher-fast-path.test.ts holds the
+// regular expression (a third of the time; test/enclave-app/sops/fast-paths.test.ts holds the
 // two to the same answers). Strings of this shape split exactly as ENC_PATTERN splits them (no field
 // can hold a ',' or ':'); anything else goes the general way below, with its precise errors.
 //   ^ENC\[AES256_GCM,data:([A-Za-z0-9+/]+={0,2}),iv:([A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=),
@@ -200,7 +200,9 @@ export class ValueCipher {
     if (dataKey.length !== DATA_KEY_LENGTH) {
       throw new SopsError('SOPS_NO_KEY', `the recovered data key is ${dataKey.length} bytes; sops data keys are ${DATA_KEY_LENGTH}`);
     }
-    this.#key = createSecretKey(Buffer.from(dataKey));
+    const copy = Buffer.from(dataKey);
+    this.#key = createSecretKey(copy);
+    zeroize(copy);
   }
 
   private key(): KeyObject {

@@ -17,6 +17,8 @@ import { loadVsockAddon } from '../../vsock/addon.js';
 /** Layout entries per value: dataOffset, dataLength, ivOffset, tagOffset, aadOffset, aadLength, dstOffset. */
 export const GCM_LAYOUT_STRIDE = 7;
 const TAG = 16;
+/** Offsets and lengths are 32-bit (the layout is a Uint32Array). */
+const MAX_OFFSET = 0xffffffff;
 
 /** Which implementation opens a batch: `auto` takes the addon's OpenSSL path when it is loaded. */
 export type GcmBackend = 'auto' | 'openssl' | 'node';
@@ -41,6 +43,7 @@ export class GcmBatch {
       this.src.copy(grown, 0, 0, at);
       this.src = grown;
     }
+    if (at + n > MAX_OFFSET) throw new RangeError('GcmBatch: more than 4 GiB of ciphertext in one file');
     this.srcLength = at + n;
     return at;
   }
@@ -54,6 +57,7 @@ export class GcmBatch {
     }
     const aadOffset = this.aadLength;
     const aadLength = this.aad.write(aad, aadOffset, 'utf8');
+    if (aadOffset + aadLength > MAX_OFFSET || this.dstLength + dataLength > MAX_OFFSET) throw new RangeError('GcmBatch: more than 4 GiB in one file');
     this.aadLength += aadLength;
     if ((this.count + 1) * GCM_LAYOUT_STRIDE > this.layout.length) {
       const grown = new Uint32Array(this.layout.length * 2);
@@ -78,11 +82,13 @@ export class GcmBatch {
    * of `ivLength` bytes, a 16-byte tag). Returns its index.
    */
   addBase64(data: string, iv: string, tag: string, aad: string): number {
+    if (data.length % 4 !== 0) throw new RangeError('GcmBatch.addBase64: the data field is not whole base64 quanta');
     const pad = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
     const dataLength = (data.length / 4) * 3 - pad;
     const at = this.reserveSrc(dataLength + this.ivLength + TAG);
     const src = this.src;
     if (src.write(data, at, 'base64') !== dataLength || src.write(iv, at + dataLength, 'base64') !== this.ivLength || src.write(tag, at + dataLength + this.ivLength, 'base64') !== TAG) {
+      this.srcLength = at; // as if never added
       throw new RangeError('GcmBatch.addBase64: a field does not decode to the length its text promises');
     }
     return this.push(at, dataLength, at + dataLength, at + dataLength + this.ivLength, aad);
@@ -126,7 +132,9 @@ export function gcmBackend(): 'openssl' | 'node' {
 }
 
 function openWithNode(dataKey: Uint8Array, b: GcmBatch, dst: Buffer): number {
-  const key = createSecretKey(Buffer.from(dataKey));
+  const copy = Buffer.from(dataKey);
+  const key = createSecretKey(copy);
+  zeroize(copy);
   const { src, aad, layout } = b;
   for (let i = 0; i < b.count; i++) {
     const o = i * GCM_LAYOUT_STRIDE;

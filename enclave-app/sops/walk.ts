@@ -155,7 +155,15 @@ export function decryptBranches(
     macInput: [],
   };
   try {
-    const out = branches.map((b) => decryptMap(ctx, b, ROOT, []));
+    let out: SopsMap[];
+    try {
+      out = branches.map((b) => decryptMap(ctx, b, ROOT, []));
+    } catch (err) {
+      // Errors in document order, as when each value was opened where the walk met it: a value
+      // before this one that does not authenticate is the answer.
+      authenticateCollected(ctx);
+      throw err;
+    }
     settle(ctx);
     return { branches: out, macHex: ctx.hash.digest('hex').toUpperCase(), ...(ctx.misfit ? { misfit: ctx.misfit } : {}) };
   } finally {
@@ -172,6 +180,17 @@ function openValue(ctx: DecryptContext, s: string, f: Frame): SopsValue | Pendin
   // sops never hashes a value that decrypts to a comment; that depends on the tag alone.
   if (type !== 'comment') ctx.macInput.push(p);
   return p;
+}
+
+/** Opens what the batch holds so far and throws if one of those values does not authenticate. */
+function authenticateCollected(ctx: DecryptContext): void {
+  const dst = Buffer.alloc(ctx.batch.dstLength);
+  try {
+    const failed = openGcmBatch(ctx.dataKey, ctx.batch, dst, ctx.backend);
+    if (failed >= 0) throw authenticationFailed(ctx.pending[failed]!.path);
+  } finally {
+    zeroize(dst);
+  }
 }
 
 /**
@@ -203,10 +222,11 @@ function settle(ctx: DecryptContext): void {
       else ctx.hash.update(item);
     }
     if (end >= 0) ctx.hash.update(dst.subarray(start, end));
-    // All-ASCII plaintext (the common case) is decoded once and sliced; ASCII is its own UTF-8.
-    const text = isAscii(dst) ? dst.toString('latin1') : undefined;
+    // All-ASCII plaintext (the common case) needs no UTF-8 validation: ASCII is its own UTF-8. Each
+    // value is decoded on its own (never sliced from one string of the whole file's plaintext).
+    const ascii = isAscii(dst);
     for (const p of pending) {
-      const value = readValue(ctx, p, dst, text);
+      const value = readValue(ctx, p, dst, ascii);
       if (p.entry !== undefined) p.entry.value = value;
       else if (p.list !== undefined) p.list[p.at] = value;
     }
@@ -216,10 +236,10 @@ function settle(ctx: DecryptContext): void {
 }
 
 /** One decrypted value, read per `ctx.reading` (see textValue and decodeTyped). */
-function readValue(ctx: DecryptContext, p: Pending, dst: Buffer, text: string | undefined): SopsValue {
+function readValue(ctx: DecryptContext, p: Pending, dst: Buffer, ascii: boolean): SopsValue {
   const [a, b] = ctx.batch.dstRange(p.index);
-  if (ctx.reading === 'text') return text !== undefined && p.type !== 'bool' ? text.slice(a, b) : textValue(p.type, dst.subarray(a, b));
-  if (p.type === 'str' && text !== undefined) return text.slice(a, b);
+  if (ctx.reading === 'text') return ascii && p.type !== 'bool' ? dst.toString('latin1', a, b) : textValue(p.type, dst.subarray(a, b));
+  if (p.type === 'str' && ascii) return dst.toString('latin1', a, b);
   try {
     return decodeTyped(p.type, dst.subarray(a, b), p.path);
   } catch (err) {

@@ -55,15 +55,24 @@ static struct {
 #define AP_IV_MAX 64
 #define AP_LAYOUT_STRIDE 7
 
+/*
+ * All seven must come from the one object that exports EVP_CIPHER_CTX_new (the node executable,
+ * or the libcrypto it links), never a mix: a context made by one OpenSSL must not reach another's
+ * code. Where they do not, the function is not offered.
+ */
 static int resolve_evp(void) {
   void **slots[] = {(void **)&evp.ctx_new,      (void **)&evp.ctx_free,       (void **)&evp.aes_256_gcm,
                     (void **)&evp.decrypt_init, (void **)&evp.decrypt_update, (void **)&evp.decrypt_final,
                     (void **)&evp.ctrl};
   const char *names[] = {"EVP_CIPHER_CTX_new", "EVP_CIPHER_CTX_free", "EVP_aes_256_gcm", "EVP_DecryptInit_ex",
                          "EVP_DecryptUpdate",  "EVP_DecryptFinal_ex", "EVP_CIPHER_CTX_ctrl"};
+  void *object = NULL;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    Dl_info at;
     void *f = dlsym(RTLD_DEFAULT, names[i]);
-    if (f == NULL) return 0;
+    if (f == NULL || dladdr(f, &at) == 0) return 0;
+    if (i == 0) object = at.dli_fbase;
+    else if (at.dli_fbase != object) return 0;
     *slots[i] = f;
   }
   return 1;
@@ -91,6 +100,12 @@ static int inside(uint64_t offset, uint64_t length, uint64_t size) {
   return offset <= size && length <= size - offset;
 }
 
+/* True when every range of one layout entry lies inside its buffer and fits an int. */
+static int entry_inside(const uint32_t *op, size_t src_len, size_t aad_len, size_t dst_len, uint32_t iv_len) {
+  return inside(op[0], op[1], src_len) && inside(op[2], iv_len, src_len) && inside(op[3], AP_TAG_LENGTH, src_len) &&
+         inside(op[4], op[5], aad_len) && inside(op[6], op[1], dst_len) && op[1] <= INT32_MAX && op[5] <= INT32_MAX;
+}
+
 static napi_value js_aes_gcm_open_batch(napi_env env, napi_callback_info info) {
   napi_value argv[6], result;
   size_t argc = 6;
@@ -114,9 +129,7 @@ static napi_value js_aes_gcm_open_batch(napi_env env, napi_callback_info info) {
   const size_t count = layout_len / AP_LAYOUT_STRIDE;
   /* Every range first: nothing is decrypted unless the whole layout is sound. */
   for (size_t i = 0; i < count; i++) {
-    const uint32_t *op = layout + i * AP_LAYOUT_STRIDE;
-    if (!inside(op[0], op[1], src_len) || !inside(op[2], iv_len, src_len) || !inside(op[3], AP_TAG_LENGTH, src_len) ||
-        !inside(op[4], op[5], aad_len) || !inside(op[6], op[1], dst_len) || op[1] > INT32_MAX || op[5] > INT32_MAX)
+    if (!entry_inside(layout + i * AP_LAYOUT_STRIDE, src_len, aad_len, dst_len, iv_len))
       return throw_args(env, "a layout entry points outside its buffer");
   }
 
@@ -128,8 +141,16 @@ static napi_value js_aes_gcm_open_batch(napi_env env, napi_callback_info info) {
   int ok = evp.decrypt_init(ctx, evp.aes_256_gcm(), NULL, NULL, NULL) == 1 &&
            evp.ctrl(ctx, AP_EVP_CTRL_AEAD_SET_IVLEN, (int)iv_len, NULL) == 1 &&
            evp.decrypt_init(ctx, NULL, NULL, (const unsigned char *)key, NULL) == 1;
+  int moved = 0;
   for (size_t i = 0; ok && i < count; i++) {
-    const uint32_t *op = layout + i * AP_LAYOUT_STRIDE;
+    /* A private copy, checked again: the checks above must hold for the values used here even if
+       the caller's array were shared with another thread and changed in between. */
+    uint32_t op[AP_LAYOUT_STRIDE];
+    memcpy(op, layout + i * AP_LAYOUT_STRIDE, sizeof op);
+    if (!entry_inside(op, src_len, aad_len, dst_len, iv_len)) {
+      moved = 1;
+      break;
+    }
     unsigned char *out = (unsigned char *)dst + op[6];
     int n = 0, tail = 0;
     /* A new IV with the key already set: GCM starts afresh (counter, GHASH, AAD, tag). */
@@ -147,7 +168,8 @@ static napi_value js_aes_gcm_open_batch(napi_env env, napi_callback_info info) {
     }
   }
   evp.ctx_free(ctx); /* frees and cleanses the key schedule */
-  if (!ok || failed >= 0) wipe(dst, dst_len);
+  if (!ok || moved || failed >= 0) wipe(dst, dst_len);
+  if (moved) return throw_args(env, "the layout changed while it was being used");
   if (!ok) {
     napi_throw_error(env, "AES_GCM_INTERNAL", "an OpenSSL EVP call failed");
     return NULL;

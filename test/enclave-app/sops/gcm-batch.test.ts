@@ -77,10 +77,16 @@ describe('openGcmBatch: every backend decrypts what createCipheriv encrypted', (
     expect(a.layout.subarray(0, 2 * GCM_LAYOUT_STRIDE)).toEqual(b.layout.subarray(0, 2 * GCM_LAYOUT_STRIDE));
   });
 
-  it('addBase64 refuses fields whose text does not decode to the length it promises', () => {
+  it('addBase64 refuses fields whose text does not decode to the length it promises, and stays usable', () => {
     const b = new GcmBatch(32);
-    expect(() => b.addBase64('aGVsbG8=', Buffer.alloc(31).toString('base64'), Buffer.alloc(16).toString('base64'), 'k:')).toThrow(RangeError);
+    const iv = Buffer.alloc(32).toString('base64');
+    const tag = Buffer.alloc(16).toString('base64');
+    expect(() => b.addBase64('aGVsbG8=', Buffer.alloc(31).toString('base64'), tag, 'k:')).toThrow(RangeError);
+    expect(() => b.addBase64('aGVsbG8', iv, tag, 'k:')).toThrow(/whole base64 quanta/);
     expect(() => b.addBytes(Buffer.from('x'), Buffer.alloc(32), Buffer.alloc(15), 'k:')).toThrow(RangeError);
+    expect([b.count, b.srcLength, b.dstLength]).toEqual([0, 0, 0]);
+    expect(b.addBase64('aGVsbG8=', iv, tag, 'k:')).toBe(0);
+    expect([b.srcLength, b.dstLength]).toEqual([5 + 32 + 16, 5]);
   });
 
   it('grows its buffers past their first size without losing earlier values', () => {

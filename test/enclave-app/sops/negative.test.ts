@@ -237,6 +237,40 @@ describe('bad ENC strings → SOPS_BAD_VALUE with the path, never the value', ()
     expect(codeOf(() => decryptSopsWithDataKey(Buffer.from(franken), 'json', KEY))).toBe('SOPS_MAC_MISMATCH');
   });
 
+  it('errors come in document order: the first bad value answers, whether it is tampered or malformed (both backends)', async () => {
+    const t = new SopsMap(['a', 'b', 'c', 'd', 'e'].map((k) => ({ key: k, value: `${SECRET}-${k}` })));
+    const file = await encryptedFile('json', t);
+    const valueOf = (k: string) => (new RegExp(`"${k}": "(ENC\\[[^"]*\\])"`).exec(file) as RegExpExecArray)[1]!;
+    const tamper = (text: string, k: string) => text.replace(valueOf(k), valueOf(k).replace(/data:(.)/, (_m, c: string) => `data:${c === 'A' ? 'B' : 'A'}`));
+    const malform = (text: string, k: string) => text.replace(valueOf(k), valueOf(k).replace('type:str', 'type:blob'));
+    const answer = (text: string, aesGcm: 'auto' | 'node') => {
+      try {
+        decryptSopsWithDataKey(Buffer.from(text), 'json', KEY, { aesGcm });
+        return 'no error';
+      } catch (err) {
+        if (!isSopsError(err)) throw err;
+        return `${err.code} ${JSON.stringify(err.details?.path)} ${err.message.includes('authentication') ? 'auth' : 'format'}`;
+      }
+    };
+    for (const aesGcm of ['auto', 'node'] as const) {
+      expect(answer(malform(tamper(file, 'b'), 'd'), aesGcm)).toBe('SOPS_BAD_VALUE ["b"] auth');
+      expect(answer(tamper(malform(file, 'b'), 'd'), aesGcm)).toBe('SOPS_BAD_VALUE ["b"] format');
+      expect(answer(tamper(file, 'e'), aesGcm)).toBe('SOPS_BAD_VALUE ["e"] auth');
+      // A wrong key: the first value fails, before the malformed fourth is reached.
+      expect(answer(malform(file, 'd'), aesGcm)).toBe('SOPS_BAD_VALUE ["d"] format');
+      expect(
+        (() => {
+          try {
+            decryptSopsWithDataKey(Buffer.from(malform(file, 'd')), 'json', Buffer.alloc(32, 1), { aesGcm });
+            return 'no error';
+          } catch (err) {
+            return isSopsError(err) ? `${JSON.stringify(err.details?.path)} ${err.message.includes('authentication') ? 'auth' : 'format'}` : 'raw';
+          }
+        })(),
+      ).toBe('["a"] auth');
+    }
+  });
+
   it('a data key of the wrong length is refused', async () => {
     const file = await encryptedFile('yaml');
     expect(codeOf(() => decryptSopsWithDataKey(Buffer.from(file), 'yaml', Buffer.alloc(16)))).toBe('SOPS_NO_KEY');
