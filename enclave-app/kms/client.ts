@@ -5,7 +5,9 @@
  * by default) with TLS to `kms.<region>.amazonaws.com` running inside the enclave (certificate and
  * hostname verified by Node's TLS), so the parent only ever relays ciphertext. Simulated mode:
  * the same SDK client against the simulator's loopback endpoint. Credentials arrive with each
- * request and live only in the per-request client.
+ * request; the SDK client built for them is kept for the next packs that bring the very same
+ * credentials (see `KmsConnection.forCredentials`), because building a client and resolving its
+ * middleware chain for every call was the largest share of a pack's CPU after the cryptography.
  *
  * Invariant 2 lives here: a Decrypt answer is accepted only as `CiphertextForRecipient` for our
  * own ephemeral key; a `Plaintext` answer is refused.
@@ -22,6 +24,7 @@ import {
   GetPublicKeyCommand,
   type KMSClientConfig,
 } from '@aws-sdk/client-kms';
+import { StandardRetryStrategy } from '@smithy/core/retry';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { KmsError } from './errors.js';
 import { decryptCiphertextForRecipient } from './cms.js';
@@ -131,11 +134,21 @@ const FIXED_CLIENT_SETTINGS = {
   userAgentAppId: 'attested-pack',
 } as const satisfies Partial<KMSClientConfig>;
 
+/** The cache key of a set of credentials: every field, every character, unambiguously. */
+function credentialsId(c: ForwardedCredentials): string {
+  return JSON.stringify([c.region, c.accessKeyId, c.secretAccessKey, c.sessionToken ?? null]);
+}
+
+/** SDK clients kept at most, one per distinct set of forwarded credentials (least recently used goes). */
+export const KMS_CLIENT_CACHE_ENTRIES = 4;
+
 /** A long-lived connection to KMS; hands out per-request ports bound to forwarded credentials. */
 export class KmsConnection {
   private readonly handler: NodeHttpHandler;
   private readonly endpoint: string | undefined;
   private readonly maxAttempts: number;
+  /** Clients by the exact credentials they sign with (see `forCredentials`); Map order is recency. */
+  private readonly clients = new Map<string, CredentialsClient>();
 
   constructor(private readonly options: KmsConnectionOptions) {
     const timeoutMs = options.timeoutMs ?? 10_000;
@@ -155,7 +168,18 @@ export class KmsConnection {
     }
   }
 
-  /** A KMS port using these credentials (one pack's worth); nothing is cached beyond it. */
+  /**
+   * A KMS port signing with these credentials (one pack's worth).
+   *
+   * The SDK client behind it is remembered by the exact credentials (region, access key id,
+   * secret, session token: every byte compared), so the host's next packs with the same
+   * credentials skip building a client and resolving each operation's middleware chain; any other
+   * credentials get a client of their own. What a client carries from one pack to the next is
+   * configuration fixed here and state the SDK derives from KMS itself (the clock offset it learns
+   * from KMS's Date header when the enclave's clock is off by minutes), never anything a request
+   * chose: retries keep their budget per call (PerCallRetryStrategy), and the operations' chains
+   * are resolved from commands that hold no request data.
+   */
   forCredentials(credentials: ForwardedCredentials): KmsPort {
     if (this.options.mode === 'vsock' && credentials.region !== this.options.region) {
       throw new KmsError('KMS_ERROR', `credentials are for region ${credentials.region} but the KMS relay serves ${this.options.region}`, {
@@ -163,6 +187,35 @@ export class KmsConnection {
         hint: 'run the enclave with --kms-region matching the host proxy',
       });
     }
+    const id = credentialsId(credentials);
+    let client = this.clients.get(id);
+    if (client) {
+      this.clients.delete(id); // most recently used last
+    } else {
+      client = new CredentialsClient(this.newSdkClient(credentials));
+      if (this.clients.size >= KMS_CLIENT_CACHE_ENTRIES) this.clients.delete(this.clients.keys().next().value!);
+    }
+    this.clients.set(id, client);
+    return new SdkKmsPort(client);
+  }
+
+  /** How many SDK clients are kept (tests). */
+  get cachedClients(): number {
+    return this.clients.size;
+  }
+
+  /** Whether a client for exactly these credentials is kept (tests). */
+  hasClientFor(credentials: ForwardedCredentials): boolean {
+    return this.clients.has(credentialsId(credentials));
+  }
+
+  destroy(): void {
+    // The clients share `handler`; dropping them is enough (KMSClient.destroy would close it).
+    this.clients.clear();
+    this.handler.destroy();
+  }
+
+  private newSdkClient(credentials: ForwardedCredentials): KMSClient {
     const config: KMSClientConfig = {
       region: credentials.region,
       credentials: {
@@ -172,19 +225,84 @@ export class KmsConnection {
       },
       requestHandler: this.handler,
       maxAttempts: this.maxAttempts,
+      retryStrategy: new PerCallRetryStrategy(this.maxAttempts),
       ...(this.endpoint ? { endpoint: this.endpoint } : {}),
       ...FIXED_CLIENT_SETTINGS,
     };
-    return new SdkKmsPort(new KMSClient(config));
-  }
-
-  destroy(): void {
-    this.handler.destroy();
+    return new KMSClient(config);
   }
 }
 
-class SdkKmsPort implements KmsPort {
+/**
+ * The SDK's standard retry strategy with its state kept per call. The SDK's strategy holds a retry
+ * budget shared by every call of its client; with a client serving many packs, one pack's failed
+ * calls would cut the retries of the next. Each call gets a fresh strategy, as each pack got a
+ * fresh client before: same attempts, same backoff.
+ */
+export class PerCallRetryStrategy {
+  readonly mode = 'standard';
+  readonly #owners = new WeakMap<object, StandardRetryStrategy>();
+
+  constructor(private readonly maxAttempts: number) {}
+
+  async acquireInitialRetryToken(scope: string): ReturnType<StandardRetryStrategy['acquireInitialRetryToken']> {
+    const strategy = new StandardRetryStrategy(this.maxAttempts);
+    const token = await strategy.acquireInitialRetryToken(scope);
+    this.#owners.set(token, strategy);
+    return token;
+  }
+
+  async refreshRetryTokenForRetry(...[token, errorInfo]: Parameters<StandardRetryStrategy['refreshRetryTokenForRetry']>): ReturnType<StandardRetryStrategy['refreshRetryTokenForRetry']> {
+    const strategy = this.#owners.get(token);
+    if (!strategy) throw new Error('retry token from another strategy');
+    const next = await strategy.refreshRetryTokenForRetry(token, errorInfo);
+    this.#owners.set(next, strategy);
+    return next;
+  }
+
+  recordSuccess(token: Parameters<StandardRetryStrategy['recordSuccess']>[0]): void {
+    this.#owners.get(token)?.recordSuccess(token);
+  }
+}
+
+/** A command as the SDK runs it: its input, and the middleware chain it resolves for a client. */
+interface ResolvableCommand<I, O> {
+  readonly input: I;
+  resolveMiddleware(stack: KMSClient['middlewareStack'], config: KMSClient['config'], options: undefined): (args: { input: I }) => Promise<{ output: O }>;
+}
+
+/**
+ * An SDK client for one set of credentials, sending each operation through a middleware chain
+ * resolved once. This is the SDK's own `cacheMiddleware` with one difference: the SDK resolves the
+ * chain from the first real command of a kind and keeps that command (an Encrypt's would hold an
+ * artifact data key) for the client's life; here the chain is resolved from a blank command.
+ */
+class CredentialsClient {
+  private readonly chains = new Map<unknown, (args: { input: never }) => Promise<{ output: unknown }>>();
+
   constructor(private readonly client: KMSClient) {}
+
+  /** Sends `command` as `client.send` does; `blank` makes a command of the same kind holding no request data. */
+  async send<I, O>(command: ResolvableCommand<I, O>, blank: () => ResolvableCommand<I, O>): Promise<O> {
+    let chain = this.chains.get(command.constructor) as ((args: { input: I }) => Promise<{ output: O }>) | undefined;
+    if (!chain) {
+      chain = blank().resolveMiddleware(this.client.middlewareStack, this.client.config, undefined);
+      this.chains.set(command.constructor, chain);
+    }
+    return (await chain(command)).output;
+  }
+}
+
+/** Commands of each kind holding no request data, to resolve middleware chains from. */
+const BLANK = {
+  decrypt: () => new DecryptCommand({ CiphertextBlob: new Uint8Array(0) }),
+  encrypt: () => new EncryptCommand({ KeyId: '', Plaintext: new Uint8Array(0) }),
+  sign: () => new SignCommand({ KeyId: '', Message: new Uint8Array(0), SigningAlgorithm: 'ECDSA_SHA_256' }),
+  getPublicKey: () => new GetPublicKeyCommand({ KeyId: '' }),
+};
+
+class SdkKmsPort implements KmsPort {
+  constructor(private readonly client: CredentialsClient) {}
 
   async decryptForRecipient(req: RecipientDecryptRequest): Promise<Uint8Array> {
     const keyLabel = req.keyId ?? 'the key named in the ciphertext';
@@ -201,6 +319,7 @@ class SdkKmsPort implements KmsPort {
             AttestationDocument: req.recipient.attestationDocument,
           },
         }),
+        BLANK.decrypt,
       ),
     );
     if (out.Plaintext !== undefined && out.Plaintext.byteLength > 0) {
@@ -226,6 +345,7 @@ class SdkKmsPort implements KmsPort {
           Plaintext: req.plaintext,
           ...(req.encryptionContext ? { EncryptionContext: req.encryptionContext } : {}),
         }),
+        BLANK.encrypt,
       ),
     );
     if (!out.CiphertextBlob) throw new KmsError('KMS_ERROR', `KMS Encrypt with ${req.keyId} returned no ciphertext`);
@@ -241,6 +361,7 @@ class SdkKmsPort implements KmsPort {
           MessageType: 'DIGEST',
           SigningAlgorithm: 'ECDSA_SHA_256',
         }),
+        BLANK.sign,
       ),
     );
     if (!out.Signature) throw new KmsError('KMS_ERROR', `KMS Sign with ${req.keyId} returned no signature`);
@@ -248,7 +369,7 @@ class SdkKmsPort implements KmsPort {
   }
 
   async getPublicKey(keyId: string): Promise<Uint8Array> {
-    const out = await this.call(keyId, 'GetPublicKey', () => this.client.send(new GetPublicKeyCommand({ KeyId: keyId })));
+    const out = await this.call(keyId, 'GetPublicKey', () => this.client.send(new GetPublicKeyCommand({ KeyId: keyId }), BLANK.getPublicKey));
     if (!out.PublicKey) throw new KmsError('KMS_ERROR', `KMS GetPublicKey for ${keyId} returned no key`);
     return out.PublicKey;
   }
