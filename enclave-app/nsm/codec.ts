@@ -51,26 +51,65 @@ export type NsmResponse =
 
 type Item = number | boolean | null | string | Uint8Array | Item[] | Array<[string, Item]> | { map: Array<[string, Item]> };
 
-function head(major: number, value: number, out: number[]): void {
-  const m = major << 5;
-  if (value < 24) out.push(m | value);
-  else if (value < 0x100) out.push(m | 24, value);
-  else if (value < 0x10000) out.push(m | 25, value >> 8, value & 0xff);
-  else out.push(m | 26, (value >>> 24) & 0xff, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff);
+/**
+ * Collects the encoding as heads (a few bytes each) and byte strings (whole, never byte by byte:
+ * an attestation document is ~5 KB and used to go through a number[] one element per byte).
+ */
+class CborOut {
+  private readonly parts: Uint8Array[] = [];
+  private pending: number[] = [];
+  private length = 0;
+
+  bytes(...b: number[]): void {
+    for (const x of b) this.pending.push(x);
+  }
+
+  chunk(c: Uint8Array): void {
+    this.flush();
+    this.parts.push(c);
+    this.length += c.byteLength;
+  }
+
+  /** The encoding as one fresh Uint8Array the caller owns. */
+  result(): Uint8Array {
+    this.flush();
+    const out = new Uint8Array(this.length);
+    let at = 0;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.byteLength;
+    }
+    return out;
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    this.parts.push(Uint8Array.from(this.pending));
+    this.length += this.pending.length;
+    this.pending = [];
+  }
 }
 
-function write(item: Item, out: number[]): void {
-  if (item === null) out.push(0xf6);
-  else if (item === true) out.push(0xf5);
-  else if (item === false) out.push(0xf4);
+function head(major: number, value: number, out: CborOut): void {
+  const m = major << 5;
+  if (value < 24) out.bytes(m | value);
+  else if (value < 0x100) out.bytes(m | 24, value);
+  else if (value < 0x10000) out.bytes(m | 25, value >> 8, value & 0xff);
+  else out.bytes(m | 26, (value >>> 24) & 0xff, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff);
+}
+
+function write(item: Item, out: CborOut): void {
+  if (item === null) out.bytes(0xf6);
+  else if (item === true) out.bytes(0xf5);
+  else if (item === false) out.bytes(0xf4);
   else if (typeof item === 'number') head(0, item, out);
   else if (typeof item === 'string') {
     const bytes = Buffer.from(item, 'utf8');
     head(3, bytes.length, out);
-    for (const b of bytes) out.push(b);
+    out.chunk(bytes);
   } else if (item instanceof Uint8Array) {
     head(2, item.length, out);
-    for (const b of item) out.push(b);
+    out.chunk(item);
   } else if (Array.isArray(item)) {
     head(4, item.length, out);
     for (const x of item as Item[]) write(x, out);
@@ -86,9 +125,9 @@ function write(item: Item, out: number[]): void {
 const map = (...entries: Array<[string, Item]>): Item => ({ map: entries });
 
 function encodeItem(item: Item): Uint8Array {
-  const out: number[] = [];
+  const out = new CborOut();
   write(item, out);
-  return Uint8Array.from(out);
+  return out.result();
 }
 
 function checkU16(value: number, name: string): number {
