@@ -39,8 +39,9 @@ export class EnclaveQueue {
    * REQUEST_TIMEOUT when `signal` aborts before the task started (a started task is not cut off
    * here: the enclave request carries its own timeout).
    */
-  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (this.active >= this.concurrency) await this.wait(signal);
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal | (() => AbortSignal)): Promise<T> {
+    // A factory is called only when the task has to wait: most never do, and a timer each costs.
+    if (this.active >= this.concurrency) await this.wait(typeof signal === 'function' ? signal() : signal);
     else this.active += 1;
     this.notify();
     try {

@@ -185,8 +185,10 @@ export async function buildServer(config: ProxyConfig, deps: ServerDeps): Promis
     closing = true;
     app.server.closeIdleConnections?.();
   });
-  app.addHook('onSend', async (_request, reply) => {
+  // Callback style, like the other per-request hooks: an async hook costs a promise per answer.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('onClose', async () => {
     // Accepted packs finish before the enclave link goes away.

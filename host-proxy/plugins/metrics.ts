@@ -10,11 +10,13 @@ import type { ProxyMetrics } from '../metrics.js';
 export const metricsPlugin = fp(
   async (app: FastifyInstance, opts: { metrics: ProxyMetrics }) => {
     const { metrics } = opts;
-    app.addHook('onResponse', async (request, reply) => {
+    // Callback style: an async hook costs a promise per request.
+    app.addHook('onResponse', (request, reply, done) => {
       // The route template, never the raw URL: bounded label values.
       const labels = { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) };
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+      done();
     });
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
       const text = await metrics.registry.metrics();

@@ -10,15 +10,19 @@ import type { TokenBuckets } from '../token-bucket.js';
 /** Adds the rate-limit hook. */
 export const rateLimitPlugin = fp(
   async (app: FastifyInstance, opts: { buckets: TokenBuckets }) => {
-    app.addHook('onRequest', async (request) => {
-      if (request.routeOptions.config.authenticate !== true || request.principal === undefined) return;
+    // Callback style: an async hook costs a promise per request.
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (request.routeOptions.config.authenticate !== true || request.principal === undefined) return done();
       const decision = opts.buckets.take(request.principal.rateKey);
       if (!decision.allowed) {
-        throw new HostProxyError('RATE_LIMITED', `too many requests from ${request.principal.name}`, {
-          hint: `retry in ${decision.retryAfterSeconds} s (Retry-After)`,
-          retryAfterSeconds: decision.retryAfterSeconds,
-        });
+        return done(
+          new HostProxyError('RATE_LIMITED', `too many requests from ${request.principal.name}`, {
+            hint: `retry in ${decision.retryAfterSeconds} s (Retry-After)`,
+            retryAfterSeconds: decision.retryAfterSeconds,
+          }),
+        );
       }
+      done();
     });
   },
   { name: 'attested-pack-rate-limit', dependencies: ['attested-pack-auth'] },

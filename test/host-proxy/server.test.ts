@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import fastJsonStringify from 'fast-json-stringify';
 import { buildServer } from '../../host-proxy/server.js';
+import { packResponseSchema } from '../../host-proxy/schemas.js';
 import { FakeEnclave, TOKEN, packBody, testConfig } from './helpers.js';
 
 let app: FastifyInstance | undefined;
@@ -24,6 +26,31 @@ describe('POST /v1/pack', () => {
     expect(json.receipt.claims.request.requestedBy).toBe('ci');
     const call = enclave.calls.find((c) => c.type === 'pack');
     expect(call).toBeDefined();
+  });
+});
+
+describe('POST /v1/pack answer bytes', () => {
+  it('are exactly what the response schema serializer writes, and carry the receipt JSON unchanged', async () => {
+    const enclave = new FakeEnclave();
+    // A receipt with what JSON escaping has to care about: quotes, a line separator, non-ASCII, nesting.
+    const receipt = { receiptVersion: 1, claims: { note: 'a "quoted" \u2028 é \\ value', list: [1, null, { deep: true }], n: 1.5 }, attestation: 'AAAA' };
+    enclave.handlers.pack = async () => ({ artifact: new Uint8Array([0, 1, 2, 250, 251]), receipt: new Uint8Array(Buffer.from(JSON.stringify(receipt, null, 2) + '\n')) });
+    app = await buildServer(testConfig(), { enclave });
+    const res = await app.inject({ method: 'POST', url: '/v1/pack', headers: auth, payload: packBody() });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    const expected = { artifact: Buffer.from([0, 1, 2, 250, 251]).toString('base64'), receipt };
+    expect(res.body).toBe(fastJsonStringify(packResponseSchema as never)(expected));
+    expect(res.json()).toEqual(expected);
+  });
+
+  it('still refuses a receipt that is not a JSON object', async () => {
+    const enclave = new FakeEnclave();
+    enclave.handlers.pack = async () => ({ artifact: new Uint8Array([1]), receipt: new Uint8Array(Buffer.from('[1,2]')) });
+    app = await buildServer(testConfig(), { enclave });
+    const res = await app.inject({ method: 'POST', url: '/v1/pack', headers: auth, payload: packBody() });
+    expect(res.statusCode).toBeGreaterThanOrEqual(500);
+    expect(res.json().error.code).toBe('ENCLAVE_PROTOCOL');
   });
 });
 

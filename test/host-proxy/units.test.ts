@@ -79,6 +79,27 @@ describe('EnclaveQueue', () => {
     expect(q.inFlight).toBe(0);
   });
 
+  it('asks a deadline factory for its signal only when the task has to wait, and honours it then', async () => {
+    const q = new EnclaveQueue(1, 4, 2);
+    let made = 0;
+    const ac = new AbortController();
+    const factory = () => {
+      made += 1;
+      return ac.signal;
+    };
+    const gate = deferred();
+    const running = q.run(() => gate.promise, factory);
+    expect(made).toBe(0); // a free slot: no timer was armed
+    let ran = false;
+    const waiting = q.run(async () => void (ran = true), factory);
+    expect(made).toBe(1);
+    ac.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'REQUEST_TIMEOUT' });
+    gate.resolve();
+    await running;
+    expect(ran).toBe(false);
+  });
+
   it('frees the slot when a task throws', async () => {
     const q = new EnclaveQueue(1, 0, 1);
     await expect(q.run(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
