@@ -4,7 +4,7 @@
  * functions (self time, and inclusive time of the pack's own steps). Start-up is in the profile
  * too; with a few hundred packs it is a small share.
  *
- *   npx tsx bench/profile-pack.ts [--packs 300] [--signing sealed|kms] [--files 2 --keys 10] [--out DIR]
+ *   npx tsx bench/profile-pack.ts [--packs 300] [--signing sealed|kms] [--files 2 --keys 10] [--interval µs] [--out DIR]
  *
  * The sampling profiler measures wall time on the JavaScript thread: on a busy machine a sample
  * that lands in a syscall while the process waits for a core is charged to that syscall (writev,
@@ -76,6 +76,8 @@ const packs = Number(flag('packs', '300'));
 const signing = flag('signing', 'sealed') as BenchSigningMode;
 const shape = { files: Number(flag('files', '2')), keysPerFile: Number(flag('keys', '10')) };
 const out = flag('out', await mkdtemp(path.join(tmpdir(), 'ap-pack-profile-')));
+// Sampling interval in microseconds (Node's default is 1000); finer shows the short per-pack steps.
+const interval = ['--cpu-prof-interval', flag('interval', '1000')];
 const world = await startBenchWorld();
 try {
   const r = await benchPack(world, {
@@ -87,8 +89,8 @@ try {
     shapes: [shape],
     cpuPacks: packs,
     cpuBatches: 5,
-    enclaveNodeArgs: ['--cpu-prof', '--cpu-prof-dir', path.join(out, 'enclave')],
-    proxyNodeArgs: ['--cpu-prof', '--cpu-prof-dir', path.join(out, 'proxy')],
+    enclaveNodeArgs: ['--cpu-prof', ...interval, '--cpu-prof-dir', path.join(out, 'enclave')],
+    proxyNodeArgs: ['--cpu-prof', ...interval, '--cpu-prof-dir', path.join(out, 'proxy')],
   });
   for (const row of r.result.rows.filter((x) => x.case.startsWith('CPU'))) process.stdout.write(`${row.subject}: median ${row.summary.median.toFixed(2)} ms CPU per pack (/proc)\n`);
   for (const n of r.result.notes.filter((x) => x.includes('kernel'))) process.stdout.write(`${n}\n`);
