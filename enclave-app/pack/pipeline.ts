@@ -38,7 +38,7 @@ import {
   type PendingKmsWrap,
   type ScopedCell,
 } from '../clef/index.js';
-import { decryptSops, readSopsMetadata, type SopsDecrypted } from '../sops/index.js';
+import { decryptSopsFile, loadSopsFile, readSopsMetadata, sopsFileMetadata, type LoadedSopsFile, type SopsDecrypted } from '../sops/index.js';
 import type { KmsPort, RecipientMaterial } from '../kms/client.js';
 import type { PackRequest, PackResponse, SigningMode } from '../protocol.js';
 import type { RecipientKeyRing } from './recipient-keys.js';
@@ -119,6 +119,17 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
   const manifestDir = posix.dirname(request.manifest.path);
   const repoPath = (cellPath: string): string => (manifestDir === '.' ? cellPath : posix.join(manifestDir, cellPath));
   const byPath = new Map(request.files.map((f) => [f.path, f.content]));
+  // Each SOPS file is parsed once per pack, whether its metadata is read first (source-key pins) or not.
+  const loaded = new Map<string, LoadedSopsFile>();
+  const sopsFile = (cell: { path: string; format: LoadedSopsFile['format'] }): LoadedSopsFile => {
+    const path = repoPath(cell.path);
+    let file = loaded.get(path);
+    if (file === undefined) {
+      file = loadSopsFile(byPath.get(path)!, cell.format);
+      loaded.set(path, file);
+    }
+    return file;
+  };
   const scope = resolvePackScope(manifest, request.identity, request.environment, {
     fileExists: (p) => byPath.has(repoPath(p)),
   });
@@ -128,7 +139,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
   const allowedSourceKeys = sourceKeysFor(ports.sourceKeys, request.identity, request.environment);
   checkSourceKeys(
     allowedSourceKeys
-      ? scope.files.map((cell) => ({ path: repoPath(cell.path), kmsArns: readSopsMetadata(byPath.get(repoPath(cell.path))!, cell.format).kms.map((k) => k.arn) }))
+      ? scope.files.map((cell) => ({ path: repoPath(cell.path), kmsArns: sopsFileMetadata(sopsFile(cell)).kms.map((k) => k.arn) }))
       : [],
     allowedSourceKeys,
     cellName(request.identity, request.environment),
@@ -172,7 +183,7 @@ export async function runPack(request: PackRequest, ports: PackPorts): Promise<P
         // SOPS tries every key source and reports SOPS_NO_KEY; when KMS said why, that is the answer.
         let kmsFailure: unknown;
         try {
-          const result = await decryptSops(byPath.get(repoPath(cell.path))!, cell.format, {
+          const result = await decryptSopsFile(sopsFile(cell), {
             kms: async (req) => {
               if (!KMS_KEY_ARN.test(req.arn)) {
                 throw (kmsFailure ??= new PackError('PACK_UNSUPPORTED', `${repoPath(cell.path)}: the sops kms entry "${req.arn.slice(0, 200)}" is not a full KMS key or alias ARN`, {

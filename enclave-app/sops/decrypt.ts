@@ -67,9 +67,30 @@ function load(bytes: Uint8Array, format: SopsFormat): { branches: SopsMap[]; met
   }
 }
 
+/**
+ * A SOPS file parsed once (store and metadata), so a caller that needs its metadata first and
+ * then decrypts it does not parse it twice. Neither `sopsFileMetadata` nor `decryptSopsFile`
+ * modifies it; it holds ciphertext and metadata only.
+ */
+export interface LoadedSopsFile {
+  readonly format: SopsFormat;
+  readonly branches: SopsMap[];
+  readonly metadata: SopsMetadata;
+}
+
+/** Parses a SOPS file without decrypting anything (the errors of readSopsMetadata / decryptSops). */
+export function loadSopsFile(bytes: Uint8Array, format: SopsFormat): LoadedSopsFile {
+  return { format, ...load(bytes, format) };
+}
+
 /** Reads the metadata of an encrypted file without decrypting anything. */
 export function readSopsMetadata(bytes: Uint8Array, format: SopsFormat): SopsFileMetadata {
-  const { metadata } = load(bytes, format);
+  return sopsFileMetadata(loadSopsFile(bytes, format));
+}
+
+/** The metadata of a loaded file (see readSopsMetadata). */
+export function sopsFileMetadata(file: LoadedSopsFile): SopsFileMetadata {
+  const { metadata, format } = file;
   const all = metadata.keyGroups.flat();
   return {
     ...metadata,
@@ -146,7 +167,12 @@ function decryptLoaded(branches: SopsMap[], metadata: SopsMetadata, dataKey: Uin
 
 /** Decrypts a SOPS file with the given key sources; the MAC is always verified. */
 export async function decryptSops(bytes: Uint8Array, format: SopsFormat, keys: SopsKeySources, options: SopsDecryptOptions = {}): Promise<SopsDecrypted> {
-  const { branches, metadata } = load(bytes, format);
+  return decryptSopsFile(loadSopsFile(bytes, format), keys, options);
+}
+
+/** decryptSops of a file already parsed by loadSopsFile. */
+export async function decryptSopsFile(file: LoadedSopsFile, keys: SopsKeySources, options: SopsDecryptOptions = {}): Promise<SopsDecrypted> {
+  const { branches, metadata, format } = file;
   requireMac(metadata);
   let dataKey: Uint8Array | undefined;
   try {

@@ -21,8 +21,12 @@ export {
 } from './tree.js';
 export {
   decryptSops,
+  decryptSopsFile,
   decryptSopsWithDataKey,
+  loadSopsFile,
   readSopsMetadata,
+  sopsFileMetadata,
+  type LoadedSopsFile,
   macAad,
   type SopsDecrypted,
   type SopsDecryptOptions,

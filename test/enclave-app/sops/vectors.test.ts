@@ -7,7 +7,10 @@ import { describe, expect, it } from 'vitest';
 import {
   SopsMap,
   decryptSops,
+  decryptSopsFile,
   decryptSopsWithDataKey,
+  loadSopsFile,
+  sopsFileMetadata,
   detectSopsFormat,
   emitPlainFile,
   isSopsError,
@@ -55,6 +58,17 @@ describe('sops vectors: decrypt with the published keys', () => {
       const byNode = decryptSopsWithDataKey(vector(name), e.format, key, { values, aesGcm: 'node' });
       expect(byNode.branches.map(toExpectedJson)).toEqual(byDefault.branches.map(toExpectedJson));
     }
+  });
+
+  it.each(verified)('%s: parsed once (loadSopsFile), its metadata and its decryption are those of the bytes, and the parse is left as it was', async (name, e) => {
+    const file = loadSopsFile(vector(name), e.format);
+    const before = structuredClone({ branches: file.branches.map(toExpectedJson), metadata: file.metadata });
+    expect(sopsFileMetadata(file)).toEqual(readSopsMetadata(vector(name), e.format));
+    for (let i = 0; i < 2; i++) {
+      const r = await decryptSopsFile(file, keys);
+      expect(r.branches.map(toExpectedJson)).toEqual([e.plaintext]);
+    }
+    expect({ branches: file.branches.map(toExpectedJson), metadata: file.metadata }).toEqual(before);
   });
 
   it('ft-no_mac.yaml fails with SOPS_NO_MAC (with keys and with the data key)', async () => {
