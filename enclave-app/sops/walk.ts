@@ -182,12 +182,17 @@ function openValue(ctx: DecryptContext, s: string, f: Frame): SopsValue | Pendin
   return p;
 }
 
+/** Opens the batch into `dst`; throws for the first value that does not authenticate (dst then zeroed). */
+function openBatch(ctx: DecryptContext, dst: Buffer): void {
+  const failed = openGcmBatch(ctx.dataKey, ctx.batch, dst, ctx.backend);
+  if (failed >= 0) throw authenticationFailed(ctx.pending[failed]!.path);
+}
+
 /** Opens what the batch holds so far and throws if one of those values does not authenticate. */
 function authenticateCollected(ctx: DecryptContext): void {
   const dst = Buffer.alloc(ctx.batch.dstLength);
   try {
-    const failed = openGcmBatch(ctx.dataKey, ctx.batch, dst, ctx.backend);
-    if (failed >= 0) throw authenticationFailed(ctx.pending[failed]!.path);
+    openBatch(ctx, dst);
   } finally {
     zeroize(dst);
   }
@@ -202,8 +207,7 @@ function settle(ctx: DecryptContext): void {
   const { batch, pending } = ctx;
   const dst = Buffer.alloc(batch.dstLength);
   try {
-    const failed = openGcmBatch(ctx.dataKey, batch, dst, ctx.backend);
-    if (failed >= 0) throw authenticationFailed(pending[failed]!.path);
+    openBatch(ctx, dst);
     let start = 0;
     let end = -1;
     for (const item of ctx.macInput) {
