@@ -60,6 +60,32 @@ function enclaveOptions(name: string, bundlePath: string) {
   };
 }
 
+
+/** A run's summary for the account formatter: nothing produced, no checks, unless `over` says so. */
+function simSummary(over: Partial<SimSummary> & Pick<SimSummary, 'ok' | 'checks'>): SimSummary {
+  return {
+    stateDir: '/tmp/s',
+    identity: 'api-gateway',
+    environment: 'production',
+    repository: 'example/demo-secrets',
+    artifact: null,
+    receipt: null,
+    measurements: null,
+    demoRepo: null,
+    commit: null,
+    nsmRoot: '/tmp/s/nsm-root.pem',
+    signPublicKey: null,
+    sealedKey: null,
+    keys: null,
+    pcr0: null,
+    reused: null,
+    verifyReceiptArgs: null,
+    verifyReceiptFlags: null,
+    deployFile: null,
+    expectations: null,
+    ...over,
+  };
+}
 describe('the enclave child', () => {
   it('exits before listening → SIM_ENCLAVE_START_FAILED with the last log lines; no pid file left', async () => {
     const bundle = join(dir, 'crash.mjs');
@@ -240,33 +266,14 @@ describe('paths, commands and the account', () => {
   });
 
   it('a failed run\'s account shows ✘ with the code, the hint, and no "try next"', () => {
-    const summary: SimSummary = {
+    const summary = simSummary({
       ok: false,
-      stateDir: '/tmp/s',
-      identity: 'api-gateway',
-      environment: 'production',
-      repository: 'example/demo-secrets',
-      artifact: null,
-      receipt: null,
-      measurements: null,
-      demoRepo: null,
-      commit: null,
-      nsmRoot: '/tmp/s/nsm-root.pem',
-      signPublicKey: null,
-      sealedKey: null,
-      keys: null,
-      pcr0: null,
-      reused: null,
       checks: [
         { name: 'kms-simulator', title: 'KMS simulator', status: 'pass', evidence: 'http://127.0.0.1:1' },
         { name: 'enclave', title: 'enclave running', status: 'fail', evidence: 'the enclave exited before listening (exit code 1)', code: 'SIM_ENCLAVE_START_FAILED' },
       ],
-      verifyReceiptArgs: null,
-      verifyReceiptFlags: null,
-      deployFile: null,
-      expectations: null,
       error: { code: 'SIM_ENCLAVE_START_FAILED', message: 'the enclave exited', hint: 'see /tmp/s/logs/enclave.log' },
-    };
+    });
     const text = formatSimAccount(summary, { colour: false, projectRoot: repoRoot });
     expect(text).toContain('✔ KMS simulator');
     expect(text).toMatch(/✘ enclave running +\[SIM_ENCLAVE_START_FAILED\] the enclave exited before listening/);
@@ -277,29 +284,19 @@ describe('paths, commands and the account', () => {
   });
 
   it('"Try next" names npm start in a checkout and the installed bin and sources in an installed package', () => {
-    const summary: SimSummary = {
+    const summary = simSummary({
       ok: true,
-      stateDir: '/tmp/s',
-      identity: 'api-gateway',
-      environment: 'production',
-      repository: 'example/demo-secrets',
       artifact: '/tmp/s/out/a.json',
       receipt: '/tmp/s/out/a.receipt.json',
       measurements: '/tmp/s/enclave/measurements.json',
       demoRepo: '/tmp/s/demo-repo',
       commit: 'a'.repeat(40),
-      nsmRoot: '/tmp/s/nsm-root.pem',
-      signPublicKey: null,
-      sealedKey: null,
-      keys: null,
-      pcr0: null,
-      reused: null,
       checks: [{ name: 'kms-simulator', title: 'KMS simulator', status: 'pass', evidence: 'http://127.0.0.1:1' }],
       verifyReceiptArgs: ['/tmp/s/out/a.receipt.json', '--expect', '/tmp/s/deploy/expectations.json'],
       verifyReceiptFlags: ['/tmp/s/out/a.receipt.json', '--measurements', '/tmp/s/enclave/measurements.json'],
       deployFile: '/tmp/s/deploy/attested-pack.deploy.yaml',
       expectations: '/tmp/s/deploy/expectations.json',
-    };
+    });
     const checkout = formatSimAccount(summary, { colour: false, projectRoot: repoRoot });
     expect(checkout).toContain('npm start -- --keep-policies   # policies still name the old PCR0');
     expect(checkout).toContain('edit a string in enclave-app/server.ts');
